@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.engine;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dpserve.api.engine.EngineRequest;
+import dev.dpserve.api.engine.EngineStats;
+import dev.dpserve.api.engine.EngineUnavailableException;
+import dev.dpserve.api.engine.InferenceEngine;
+import dev.dpserve.api.engine.InvalidRequestException;
+import dev.dpserve.api.engine.ModelCard;
+import dev.dpserve.api.engine.OutputListener;
+import dev.dpserve.api.model.CausalLm;
+import dev.dpserve.api.model.ModelArchitecture;
+import dev.dpserve.api.model.ModelSource;
+import dev.dpserve.api.tokenizer.Tokenizer;
+import dev.dpserve.api.tokenizer.TokenizerFactory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.logging.Logger;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.metatype.annotations.Designate;
+
+/**
+ * The engine for DP=1: loads the configured model with the architecture chosen by
+ * {@code model_type}, and runs an {@link EngineCore} in this JVM (vLLM's in-process client).
+ */
+@Component(service = InferenceEngine.class, configurationPid = "dev.dpserve.engine",
+        configurationPolicy = ConfigurationPolicy.REQUIRE, property = "dpserve.engine.kind=inprocess")
+@Designate(ocd = EngineConfig.class)
+public final class InProcessEngine implements InferenceEngine {
+
+    private static final Logger LOG = Logger.getLogger(InProcessEngine.class.getName());
+
+    private final CausalLm model;
+    private final Tokenizer tokenizer;
+    private final EngineCore core;
+    private final ModelCard card;
+
+    @Activate
+    public InProcessEngine(EngineConfig config,
+                           @Reference(name = "architecture") ModelArchitecture architecture,
+                           @Reference(name = "tokenizerFactory", cardinality = org.osgi.service.component.annotations.ReferenceCardinality.AT_LEAST_ONE) List<TokenizerFactory> tokenizerFactories) throws IOException {
+        Path dir = Path.of(config.model()).toAbsolutePath().normalize();
+        Map<String, Object> hfConfig = readJson(dir.resolve("config.json"));
+        long t0 = System.nanoTime();
+        this.tokenizer = loadTokenizer(dir, tokenizerFactories);
+        this.model = architecture.load(new ModelSource(dir, hfConfig, config.dtype()));
+        try {
+            int maxModelLen = resolveMaxModelLen(config.max_model_len(), model.info().maxPositionEmbeddings());
+            int batched = config.max_num_batched_tokens() > 0 ? config.max_num_batched_tokens() : Math.max(2048, maxModelLen);
+            Set<Integer> eos = eosTokenIds(dir, hfConfig, tokenizer);
+            String served = config.served_model_name().isBlank() ? config.model() : config.served_model_name();
+            this.card = new ModelCard(served, config.model(), maxModelLen, model.info().vocabSize(),
+                    model.info().modelType(), System.currentTimeMillis() / 1000);
+            this.core = new EngineCore(model, new EngineCore.Limits(maxModelLen, config.max_num_seqs(), batched),
+                    eos, config.seed(), "0");
+            LOG.info(() -> String.format("loaded %s (%s, %d layers, %.1fM parameters, %s weights) in %.1f s; max_model_len=%d",
+                    dir, model.info().modelType(), model.info().numLayers(), model.info().parameterCount() / 1e6,
+                    model.info().weightDtype(), (System.nanoTime() - t0) / 1e9, maxModelLen));
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    static int resolveMaxModelLen(int requested, int modelLimit) {
+        if (requested <= 0) return modelLimit;
+        if (requested > modelLimit) {
+            throw new IllegalArgumentException("--max-model-len " + requested
+                    + " exceeds the model's max_position_embeddings " + modelLimit);
+        }
+        return requested;
+    }
+
+    private static Tokenizer loadTokenizer(Path dir, List<TokenizerFactory> factories) throws IOException {
+        for (TokenizerFactory f : factories) {
+            if (f.canLoad(dir)) return f.load(dir);
+        }
+        throw new IllegalArgumentException("no tokenizer factory can load " + dir + " (tokenizer.json missing?)");
+    }
+
+    /** EOS ids: generation_config.json eos_token_id (int or list), else config.json's, plus the tokenizer's. */
+    static Set<Integer> eosTokenIds(Path dir, Map<String, Object> hfConfig, Tokenizer tokenizer) throws IOException {
+        Set<Integer> eos = new HashSet<>();
+        Path gen = dir.resolve("generation_config.json");
+        Object fromGen = Files.exists(gen) ? readJson(gen).get("eos_token_id") : null;
+        addIds(eos, fromGen != null ? fromGen : hfConfig.get("eos_token_id"));
+        tokenizer.eosTokenId().ifPresent(eos::add);
+        return eos;
+    }
+
+    private static void addIds(Set<Integer> out, Object value) {
+        if (value instanceof Number n) out.add(n.intValue());
+        else if (value instanceof List<?> list) for (Object o : list) addIds(out, o);
+    }
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> readJson(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) throw new IOException("missing " + file);
+        return new ObjectMapper().readValue(file.toFile(), Map.class);
+    }
+
+    @Deactivate
+    void deactivate() {
+        core.close();
+        model.close();
+    }
+
+    @Override
+    public ModelCard model() { return card; }
+
+    @Override
+    public Tokenizer tokenizer() { return tokenizer; }
+
+    @Override
+    public void submit(EngineRequest request, OutputListener listener) {
+        if (request.promptLength() + request.sampling().maxTokens() > card.maxModelLen()) {
+            throw new InvalidRequestException("'max_tokens' or 'max_completion_tokens' is too large: "
+                    + request.sampling().maxTokens() + ". This model's maximum context length is " + card.maxModelLen()
+                    + " tokens and your request has " + request.promptLength() + " input tokens ("
+                    + request.sampling().maxTokens() + " > " + card.maxModelLen() + " - " + request.promptLength() + ").",
+                    "max_tokens");
+        }
+        String failure = core.failure();
+        if (failure != null) throw new EngineUnavailableException(failure);
+        core.submit(request, listener);
+    }
+
+    @Override
+    public void abort(String requestId) { core.abort(requestId); }
+
+    @Override
+    public EngineStats stats() { return core.stats(); }
+
+    @Override
+    public String unhealthyReason() { return core.failure(); }
+}

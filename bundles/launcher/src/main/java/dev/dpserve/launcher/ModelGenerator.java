@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.launcher;
+
+import dev.dpserve.model.generate.CheckpointGenerator;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+
+/** {@code dpserve make-model} and the default model that {@code serve} generates once. */
+final class ModelGenerator {
+
+    /** Bump when the default model's shape or the generator's output changes. */
+    static final String DEFAULT_MODEL = "tiny-llama-v1";
+
+    private ModelGenerator() {
+    }
+
+    static int run(List<String> args, PrintStream out, PrintStream err) throws Exception {
+        return CheckpointGenerator.run(args.toArray(String[]::new), out, err);
+    }
+
+    /** The default model directory, generated on first use into the cache dir. */
+    static Path defaultModel(PrintStream err) throws Exception {
+        Path dir = cacheDir().resolve("models").resolve(DEFAULT_MODEL);
+        if (Files.isRegularFile(dir.resolve("config.json"))) return dir;
+        Files.createDirectories(dir.getParent());
+        Path tmp = Files.createTempDirectory(dir.getParent(), DEFAULT_MODEL + ".tmp");
+        err.println("dpserve: generating the default tiny model (random weights) into " + dir);
+        int code = CheckpointGenerator.run(new String[] {"--arch", "llama", "--out", tmp.toString(), "--seed", "0"}, err, err);
+        if (code != 0) throw new IOException("generating the default model failed (exit " + code + ")");
+        try {
+            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            if (!Files.isRegularFile(dir.resolve("config.json"))) throw e; // another process won the race
+        }
+        return dir;
+    }
+
+    static Path cacheDir() {
+        String env = System.getenv("DPSERVE_CACHE_DIR");
+        if (env != null && !env.isBlank()) return Path.of(env);
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        return (xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache")).resolve("dpserve");
+    }
+}

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.launcher;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The flags of {@code dpserve serve}, with vLLM's names and defaults. Every flag of the seed's
+ * commands parses; a flag whose feature is not built yet fails with {@link UsageException}
+ * naming it, never silently ignored.
+ */
+final class ServeOptions {
+
+    String model;               // positional MODEL_DIR, null = the default tiny model
+    String host = "0.0.0.0";
+    int port = 8000;
+    String servedModelName;
+    int maxModelLen;            // 0 = from the model
+    long seed;
+    int maxNumSeqs = 256;
+    int maxNumBatchedTokens;    // 0 = engine default
+    String dtype = "auto";
+    boolean console;
+    boolean trustRemoteCode;
+    int dataParallelSize = 1;
+    int tensorParallelSize = 1;
+    final List<String> notices = new ArrayList<>();
+
+    /** A command-line error: message for the user, exit code 2. */
+    static final class UsageException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        UsageException(String message) {
+            super(message);
+        }
+    }
+
+    private interface Handler {
+        void apply(String value) throws UsageException;
+    }
+
+    private record Flag(boolean takesValue, Handler handler, String help) {
+    }
+
+    private final Map<String, Flag> flags = new LinkedHashMap<>();
+
+    ServeOptions() {
+        value("--host", v -> host = v, "address to listen on (default 0.0.0.0)");
+        value("--port", v -> port = intIn("--port", v, 1, 65535), "HTTP port (default 8000)");
+        value("--served-model-name", v -> servedModelName = v, "name clients use as `model`");
+        value("--max-model-len", v -> maxModelLen = intIn("--max-model-len", v, 1, Integer.MAX_VALUE), "prompt + output token limit");
+        value("--seed", v -> seed = parseLong("--seed", v), "random seed (default 0)");
+        value("--max-num-seqs", v -> maxNumSeqs = intIn("--max-num-seqs", v, 1, 1 << 20), "most sequences per step (default 256)");
+        value("--max-num-batched-tokens", v -> maxNumBatchedTokens = intIn("--max-num-batched-tokens", v, 1, Integer.MAX_VALUE), "token budget per step");
+        value("--dtype", this::setDtype, "auto, float32, bfloat16, float16 (half), float");
+        flag("--trust-remote-code", () -> trustRemoteCode = true, "accepted (dpserve runs no model code from checkpoints)");
+        flag("--console", () -> console = true, "Gogo shell on stdin");
+        value("--data-parallel-size", v -> {
+            dataParallelSize = intIn("--data-parallel-size", v, 1, 1024);
+            if (dataParallelSize > 1) throw notYet("--data-parallel-size " + v);
+        }, "DP ranks (only 1 for now)");
+        value("--data-parallel-size-local", v -> notYetUnless("--data-parallel-size-local", v, "1"), "DP ranks on this node");
+        value("--data-parallel-address", v -> { throw notYet("--data-parallel-address"); }, "address of the DP head");
+        value("--data-parallel-rpc-port", v -> { throw notYet("--data-parallel-rpc-port"); }, "DP handshake port");
+        value("--data-parallel-start-rank", v -> notYetUnless("--data-parallel-start-rank", v, "0"), "first DP rank on this node");
+        flag("--headless", () -> { throw notYet("--headless"); }, "engines only, no front end");
+        value("--tensor-parallel-size", v -> {
+            tensorParallelSize = intIn("--tensor-parallel-size", v, 1, 1024);
+            if (tensorParallelSize > 1) throw notYet("--tensor-parallel-size " + v);
+        }, "TP ranks per DP rank (only 1 for now)");
+        flag("--enable-expert-parallel", () -> { throw notYet("--enable-expert-parallel"); }, "shard experts over DP x TP");
+        value("--quantization", v -> { throw notYet("--quantization " + v); }, "quantization method");
+        flag("--no-enable-prefix-caching", () -> notices.add("--no-enable-prefix-caching: prefix caching is off (dpserve has none yet)"), "disable prefix caching");
+        flag("--enable-prefix-caching", () -> { throw notYet("--enable-prefix-caching"); }, "enable prefix caching");
+        value("--gpu-memory-utilization", v -> { throw notYet("--gpu-memory-utilization"); }, "fraction of device memory for weights + KV cache");
+        value("--additional-config", this::setAdditionalConfig, "JSON with backend-specific settings");
+    }
+
+    private void value(String name, Handler h, String help) {
+        flags.put(name, new Flag(true, h, help));
+    }
+
+    private void flag(String name, ThrowingRunnable r, String help) {
+        flags.put(name, new Flag(false, v -> r.run(), help));
+    }
+
+    private interface ThrowingRunnable {
+        void run() throws UsageException;
+    }
+
+    static ServeOptions parse(List<String> args) throws UsageException {
+        ServeOptions o = new ServeOptions();
+        Iterator<String> it = args.iterator();
+        while (it.hasNext()) {
+            String arg = it.next();
+            if (!arg.startsWith("--")) {
+                if (o.model != null) throw new UsageException("unexpected argument '" + arg + "': only one MODEL_DIR may be given");
+                o.model = arg;
+                continue;
+            }
+            String name = arg;
+            String value = null;
+            int eq = arg.indexOf('=');
+            if (eq > 0) {
+                name = arg.substring(0, eq);
+                value = arg.substring(eq + 1);
+            }
+            name = name.replace('_', '-');
+            Flag f = o.flags.get(name);
+            if (f == null) {
+                throw new UsageException("unrecognized argument: " + name + o.hint(name));
+            }
+            if (f.takesValue()) {
+                if (value == null) {
+                    if (!it.hasNext()) throw new UsageException("argument " + name + ": expected one value");
+                    value = it.next();
+                }
+            } else if (value != null) {
+                throw new UsageException("argument " + name + ": takes no value");
+            }
+            f.handler().apply(value);
+        }
+        return o;
+    }
+
+    private String hint(String name) {
+        String best = null;
+        int bestDistance = Integer.MAX_VALUE;
+        for (String candidate : flags.keySet()) {
+            int d = editDistance(name, candidate);
+            if (d < bestDistance) {
+                bestDistance = d;
+                best = candidate;
+            }
+        }
+        return best != null && bestDistance <= Math.max(2, name.length() / 3) ? " (did you mean " + best + "?)" : " (see dpserve serve --help)";
+    }
+
+    String help() {
+        StringBuilder sb = new StringBuilder("usage: dpserve serve [MODEL_DIR] [flags]\n\n"
+                + "MODEL_DIR is a Hugging Face model directory; without it, a tiny generated model is served.\n\nflags:\n");
+        flags.forEach((k, f) -> sb.append(String.format("  %-30s %s%n", k + (f.takesValue() ? " V" : ""), f.help())));
+        return sb.toString();
+    }
+
+    private void setDtype(String v) throws UsageException {
+        dtype = switch (v) {
+            case "auto", "float32", "bfloat16", "float16" -> v;
+            case "float" -> "float32";
+            case "half" -> "float16";
+            default -> throw new UsageException("argument --dtype: invalid choice '" + v
+                    + "' (choose from auto, float32, float, bfloat16, float16, half)");
+        };
+    }
+
+    private void setAdditionalConfig(String json) throws UsageException {
+        JsonNode node;
+        try {
+            node = new ObjectMapper().readTree(json);
+        } catch (Exception e) {
+            throw new UsageException("argument --additional-config: not valid JSON: " + e.getMessage());
+        }
+        if (node == null || !node.isObject()) throw new UsageException("argument --additional-config: must be a JSON object");
+        for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            JsonNode v = node.get(key);
+            switch (key) {
+                case "ascend_scheduler_config" -> {
+                    if (v.path("enabled").asBoolean(false)) throw notYet("--additional-config ascend_scheduler_config.enabled");
+                }
+                case "torchair_graph_config" -> notices.add("--additional-config torchair_graph_config: accepted, no meaning on this backend (no graph compilation)");
+                default -> notices.add("--additional-config " + key + ": unknown key, ignored");
+            }
+        }
+    }
+
+    private static UsageException notYet(String what) {
+        return new UsageException(what + ": not supported yet in this dpserve version");
+    }
+
+    private static void notYetUnless(String flag, String value, String allowed) throws UsageException {
+        if (!value.equals(allowed)) throw notYet(flag + " " + value);
+    }
+
+    private static int intIn(String flag, String v, int min, int max) throws UsageException {
+        long n = parseLong(flag, v);
+        if (n < min || n > max) throw new UsageException("argument " + flag + ": " + v + " is out of range [" + min + ", " + max + "]");
+        return (int) n;
+    }
+
+    private static long parseLong(String flag, String v) throws UsageException {
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException("argument " + flag + ": invalid int value: '" + v + "'");
+        }
+    }
+
+    static int editDistance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) prev[j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
+    }
+
+}

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.itests;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+import static org.ops4j.pax.exam.CoreOptions.bundle;
+import static org.ops4j.pax.exam.CoreOptions.cleanCaches;
+import static org.ops4j.pax.exam.CoreOptions.frameworkProperty;
+import static org.ops4j.pax.exam.CoreOptions.junitBundles;
+import static org.ops4j.pax.exam.CoreOptions.systemPackage;
+import static org.ops4j.pax.exam.CoreOptions.systemProperty;
+import static org.ops4j.pax.exam.CoreOptions.systemTimeout;
+import static org.ops4j.pax.exam.CoreOptions.workingDirectory;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.HttpURLConnection;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Hashtable;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import javax.inject.Inject;
+import org.junit.Before;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.ops4j.pax.exam.Configuration;
+import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.junit.PaxExam;
+import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
+import org.ops4j.pax.exam.spi.reactors.PerClass;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.service.cm.ConfigurationAdmin;
+import org.osgi.service.component.runtime.ServiceComponentRuntime;
+import org.osgi.service.component.runtime.dto.ComponentConfigurationDTO;
+import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
+import org.osgi.util.tracker.ServiceTracker;
+
+/**
+ * Boots the distribution's server bundle set in a real Felix (Pax Exam native container) and
+ * checks that everything resolves, starts and answers.
+ */
+@RunWith(PaxExam.class)
+@ExamReactorStrategy(PerClass.class)
+public class ServerBundlesIT {
+
+    @Inject
+    private BundleContext context;
+
+    @Configuration
+    public Option[] config() throws IOException {
+        Path work = TestSupport.work().resolve("paxexam");
+        Path deploy = work.resolve("deploy");
+        Files.createDirectories(deploy);
+        List<Option> options = new ArrayList<>();
+        for (TestSupport.BundleJar b : TestSupport.bundles(TestSupport.SERVER_FEATURES)) {
+            // SPI Fly + ASM and slf4j go first (start level 1): see docs on start order.
+            options.add(bundle(b.jar().toUri().toString()).start(!b.fragment()).startLevel(b.startOrder() <= 2 ? 1 : 3));
+        }
+        int port = TestSupport.freePort();
+        options.add(frameworkProperty("org.osgi.service.http.port").value(Integer.toString(port)));
+        options.add(frameworkProperty("org.apache.felix.http.host").value("127.0.0.1"));
+        options.add(frameworkProperty("felix.fileinstall.dir").value(deploy.toString()));
+        options.add(frameworkProperty("felix.fileinstall.enableConfigSave").value("false"));
+        options.add(frameworkProperty("felix.fileinstall.noInitialDelay").value("true"));
+        options.add(frameworkProperty("gosh.args").value("--nointeractive"));
+        options.add(systemProperty("dpserve.itest.port").value(Integer.toString(port)));
+        options.add(systemProperty("dpserve.itest.model").value(TestSupport.tinyModel().toString()));
+        options.add(systemPackage("jdk.incubator.vector"));
+        options.add(junitBundles());
+        options.add(cleanCaches(true));
+        options.add(systemTimeout(180_000));
+        options.add(workingDirectory(work.resolve("felix").toString()));
+        return options.toArray(Option[]::new);
+    }
+
+    @Before
+    public void configure() throws Exception {
+        ConfigurationAdmin ca = service(ConfigurationAdmin.class);
+        Hashtable<String, Object> rest = new Hashtable<>();
+        rest.put("jersey.context.path", "/");
+        rest.put("jersey.jakartars.whiteboard.name", "dpserve");
+        ca.getConfiguration("JakartarsServletWhiteboardRuntimeComponent", "?").update(rest);
+        Hashtable<String, Object> engine = new Hashtable<>();
+        engine.put("model", System.getProperty("dpserve.itest.model"));
+        engine.put("served.model.name", "tiny");
+        engine.put("architecture.target", "(dpserve.model.type=llama)");
+        ca.getConfiguration("dev.dpserve.engine", "?").update(engine);
+        waitForService("dev.dpserve.api.engine.InferenceEngine");
+    }
+
+    @Test
+    public void everyBundleIsActive() {
+        List<String> problems = new ArrayList<>();
+        for (Bundle b : context.getBundles()) {
+            boolean fragment = b.getHeaders().get("Fragment-Host") != null;
+            int expected = fragment ? Bundle.RESOLVED : Bundle.ACTIVE;
+            if (b.getState() != expected) problems.add(b.getSymbolicName() + " state " + b.getState());
+        }
+        assertTrue("bundles not active: " + problems, problems.isEmpty());
+    }
+
+    @Test
+    public void onlyTheApiBundleExports() {
+        int dpserveBundles = 0;
+        for (Bundle b : context.getBundles()) {
+            String bsn = b.getSymbolicName();
+            if (bsn == null || !bsn.startsWith("dev.dpserve.")) continue;
+            dpserveBundles++;
+            String exports = b.getHeaders().get("Export-Package");
+            if (bsn.equals("dev.dpserve.api")) {
+                assertNotNull("the API bundle exports its packages", exports);
+            } else {
+                assertEquals(bsn + " must export nothing", null, exports);
+            }
+        }
+        assertEquals("api, tensor, tokenizer, model, engine, rest, shell", 7, dpserveBundles);
+    }
+
+    @Test
+    public void everyComponentIsSatisfied() throws Exception {
+        ServiceComponentRuntime scr = service(ServiceComponentRuntime.class);
+        List<String> problems = new ArrayList<>();
+        int dpserveComponents = 0;
+        for (ComponentDescriptionDTO d : scr.getComponentDescriptionDTOs()) {
+            if (!d.bundle.symbolicName.startsWith("dev.dpserve.")) continue;
+            dpserveComponents++;
+            if (!scr.isComponentEnabled(d)) {
+                problems.add(d.name + " disabled");
+                continue;
+            }
+            for (ComponentConfigurationDTO c : scr.getComponentConfigurationDTOs(d)) {
+                if (c.state == ComponentConfigurationDTO.UNSATISFIED_REFERENCE
+                        || c.state == ComponentConfigurationDTO.UNSATISFIED_CONFIGURATION
+                        || c.state == ComponentConfigurationDTO.FAILED_ACTIVATION) {
+                    problems.add(d.name + " state " + c.state + (c.failure != null ? " " + c.failure : ""));
+                }
+            }
+        }
+        assertTrue("dpserve components: " + dpserveComponents, dpserveComponents >= 6);
+        assertTrue("components not satisfied: " + problems, problems.isEmpty());
+    }
+
+    @Test
+    public void completionsAnswer() throws Exception {
+        JsonNode body = null;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        int status = 0;
+        // The whiteboard picks resources up asynchronously after the engine registers.
+        while (System.nanoTime() < deadline) {
+            HttpURLConnection c = post("/v1/completions",
+                    "{\"model\":\"tiny\",\"prompt\":\"Hello\",\"max_tokens\":5,\"temperature\":0,\"ignore_eos\":true}");
+            status = c.getResponseCode();
+            if (status == 200) {
+                body = new ObjectMapper().readTree(c.getInputStream());
+                break;
+            }
+            Thread.sleep(250);
+        }
+        assertEquals(200, status);
+        assertEquals("text_completion", body.path("object").asText());
+        assertEquals(5, body.path("usage").path("completion_tokens").asInt());
+        assertEquals("length", body.path("choices").path(0).path("finish_reason").asText());
+        assertTrue(body.path("choices").path(0).path("text").isTextual());
+
+        HttpURLConnection models = (HttpURLConnection) URI.create(base() + "/v1/models").toURL().openConnection();
+        assertEquals(200, models.getResponseCode());
+        assertEquals("tiny", new ObjectMapper().readTree(models.getInputStream()).path("data").path(0).path("id").asText());
+
+        HttpURLConnection bad = post("/v1/completions", "{\"model\":\"tiny\",\"prompt\":\"x\",\"temperature\":-1}");
+        assertEquals(400, bad.getResponseCode());
+        try (InputStream err = bad.getErrorStream()) {
+            assertEquals("temperature", new ObjectMapper().readTree(err).path("error").path("param").asText());
+        }
+    }
+
+    private static String base() {
+        return "http://127.0.0.1:" + System.getProperty("dpserve.itest.port");
+    }
+
+    private static HttpURLConnection post(String path, String json) throws IOException {
+        HttpURLConnection c = (HttpURLConnection) URI.create(base() + path).toURL().openConnection();
+        c.setRequestMethod("POST");
+        c.setDoOutput(true);
+        c.setRequestProperty("Content-Type", "application/json");
+        c.setConnectTimeout(5000);
+        c.setReadTimeout(60000);
+        try (OutputStream out = c.getOutputStream()) {
+            out.write(json.getBytes(StandardCharsets.UTF_8));
+        }
+        return c;
+    }
+
+    private <T> T service(Class<T> type) throws InterruptedException {
+        ServiceTracker<T, T> t = new ServiceTracker<>(context, type, null);
+        t.open();
+        T s = t.waitForService(60_000);
+        assertNotNull(type.getName() + " not available", s);
+        return s;
+    }
+
+    private void waitForService(String className) throws InterruptedException {
+        ServiceTracker<Object, Object> t = new ServiceTracker<>(context, className, null);
+        t.open();
+        try {
+            assertNotNull(className + " not registered", t.waitForService(120_000));
+        } finally {
+            t.close();
+        }
+    }
+}
