@@ -2,6 +2,8 @@
 package dev.dpserve.api.model;
 
 import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -14,6 +16,7 @@ import java.util.Map;
  */
 public record ModelSource(Path dir, Map<String, Object> config, String dtype) {
     public ModelSource {
-        config = Map.copyOf(config);
+        // config.json values may be null (e.g. "rope_scaling": null): no Map.copyOf here.
+        config = Collections.unmodifiableMap(new LinkedHashMap<>(config));
     }
 }

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.model.llama;
+
+import dev.dpserve.api.model.CausalLm;
+import dev.dpserve.api.model.ModelArchitecture;
+import dev.dpserve.api.model.ModelSource;
+import dev.dpserve.api.tensor.DType;
+import dev.dpserve.api.tensor.KernelBackend;
+import java.io.IOException;
+import java.util.Comparator;
+import java.util.List;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.FieldOption;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+
+/**
+ * Serves Llama-family checkpoints (llama, qwen2, mistral) with {@link LlamaModel}. Each weight
+ * dtype is computed by the highest-scoring registered {@link KernelBackend} that supports MATMUL
+ * on it, chosen once at load.
+ */
+@Component(service = ModelArchitecture.class, property = {
+        ModelArchitecture.MODEL_TYPE + "=llama",
+        ModelArchitecture.MODEL_TYPE + "=qwen2",
+        ModelArchitecture.MODEL_TYPE + "=mistral"})
+public final class LlamaArchitecture implements ModelArchitecture {
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            fieldOption = FieldOption.REPLACE)
+    private volatile List<KernelBackend> backends = List.of();
+
+    /** For DS. */
+    public LlamaArchitecture() {
+    }
+
+    /** For tests and tools outside a framework: these backends only. */
+    public LlamaArchitecture(KernelBackend... backends) {
+        this.backends = List.of(backends);
+    }
+
+    @Override
+    public CausalLm load(ModelSource source) throws IOException {
+        List<KernelBackend> available = backends;
+        return LlamaModel.load(source, dtype -> choose(available, dtype));
+    }
+
+    /** The best backend for MATMUL on {@code dtype}; IllegalStateException if none supports it. */
+    static KernelBackend choose(List<KernelBackend> backends, DType dtype) {
+        return backends.stream()
+                .filter(b -> b.supports(KernelBackend.Op.MATMUL, dtype))
+                .max(Comparator.comparingInt(KernelBackend::score))
+                .orElseThrow(() -> new IllegalStateException("no kernel backend supports MATMUL on " + dtype
+                        + " weights (registered: " + backends.stream().map(KernelBackend::name).toList() + ")"));
+    }
+}

@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.tensor;
+
+import dev.dpserve.api.tensor.DType;
+import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.api.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntConsumer;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+
+/**
+ * Matmul on the Vector API ({@code FloatVector} preferred species), reading F32, BF16 and F16
+ * weights straight from their memory segment, multi-threaded over one pool sized to the available
+ * processors.
+ *
+ * <p>Work is split over output rows (weight rows) and, for large batches, over tiles of
+ * {@value #BATCH_TILE} activation rows. Inside a task each weight row is streamed from memory once
+ * and multiplied with four activation rows at a time, so a decode step at batch 8 reads the weights
+ * once, as at batch 1. The calling thread works too; pool threads help with the remaining tasks.
+ *
+ * <p>Lifecycle: DS creates the pool in {@link #activate()} and shuts it down in
+ * {@link #deactivate()}; tests use {@link #VectorKernelBackend(int)} and {@link #close()}. Without
+ * a pool (closed) calls still work, on the calling thread only. Weight segments must be readable
+ * from any thread (global, auto or shared arena, as memory-mapped checkpoints are).
+ */
+@Component(service = KernelBackend.class, property = KernelBackend.NAME + "=vector")
+public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
+
+    /** The score of this backend: above the Java reference. */
+    public static final int SCORE = 100;
+
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, FS.vectorShape());
+    private static final VectorSpecies<Short> SS =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
+    private static final int LANES = FS.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** Activation rows per batch tile. */
+    static final int BATCH_TILE = 64;
+    /** Calls with fewer multiply-adds run on the calling thread: a hand-off costs ~10-50 µs. */
+    private static final long PARALLEL_MIN_WORK = 1L << 16;
+    private static final int MIN_ROWS_PER_TASK = 16;
+    private static final int TASKS_PER_THREAD = 4;
+
+    private volatile ExecutorService pool;
+    private volatile int threads = 1;
+
+    /** For DS: the pool is created on activation. */
+    public VectorKernelBackend() {
+    }
+
+    /** A backend with its own pool of {@code threads} workers (the caller counts as one). */
+    public VectorKernelBackend(int threads) {
+        start(threads);
+    }
+
+    @Activate
+    void activate() {
+        start(Runtime.getRuntime().availableProcessors());
+    }
+
+    @Deactivate
+    void deactivate() {
+        close();
+    }
+
+    private void start(int n) {
+        if (n < 1) throw new IllegalArgumentException("threads must be >= 1, got " + n);
+        AtomicInteger seq = new AtomicInteger();
+        this.threads = n;
+        this.pool = n == 1 ? null : Executors.newFixedThreadPool(n, r -> {
+            Thread t = new Thread(r, "dpserve-vector-" + seq.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Shuts the pool down; later calls run on the calling thread. Idempotent. */
+    @Override
+    public void close() {
+        ExecutorService p = pool;
+        pool = null;
+        threads = 1;
+        if (p != null) p.shutdownNow();
+    }
+
+    @Override
+    public String name() {
+        return "vector";
+    }
+
+    @Override
+    public int score() {
+        return SCORE;
+    }
+
+    @Override
+    public boolean supports(Op op, DType weightType) {
+        return op == Op.MATMUL && MatmulArgs.isFloatWeight(weightType);
+    }
+
+    @Override
+    public void matmul(float[] x, int xOff, int n, Tensor w, float[] out, int outOff) {
+        int k = MatmulArgs.check(x, xOff, n, w, out, outOff);
+        int m = w.dim(0);
+        if (n == 0 || m == 0) return;
+        DType type = w.dtype();
+        MemorySegment data = w.data();
+        ExecutorService p = pool;
+        int t = threads;
+        if (p == null || t == 1 || (long) n * m * k < PARALLEL_MIN_WORK) {
+            rows(type, x, xOff, k, data, m, out, outOff, 0, m, 0, n);
+            return;
+        }
+        int batchTiles = ceilDiv(n, BATCH_TILE);
+        int rowChunks = Math.clamp(ceilDiv(t * TASKS_PER_THREAD, batchTiles), 1, Math.max(1, m / MIN_ROWS_PER_TASK));
+        // task order is batch-tile-major so concurrent tasks share the activation tile in cache
+        parallel(p, t, batchTiles * rowChunks, task -> {
+            int tile = task / rowChunks;
+            int chunk = task % rowChunks;
+            int j0 = (int) ((long) m * chunk / rowChunks);
+            int j1 = (int) ((long) m * (chunk + 1) / rowChunks);
+            int i0 = tile * BATCH_TILE;
+            int i1 = Math.min(n, i0 + BATCH_TILE);
+            rows(type, x, xOff, k, data, m, out, outOff, j0, j1, i0, i1);
+        });
+    }
+
+    /** Runs tasks [0, count) on the caller plus up to {@code threads - 1} pool workers. */
+    private static void parallel(ExecutorService p, int threads, int count, IntConsumer task) {
+        AtomicInteger next = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(count);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Runnable worker = () -> {
+            for (int i; (i = next.getAndIncrement()) < count; ) {
+                try {
+                    task.accept(i);
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                } finally {
+                    done.countDown();
+                }
+            }
+        };
+        int helpers = Math.min(threads - 1, count - 1);
+        try {
+            for (int h = 0; h < helpers; h++) p.execute(worker);
+        } catch (RejectedExecutionException closedMeanwhile) {
+            // the caller does the remaining tasks itself
+        }
+        worker.run();
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for matmul workers", e);
+        }
+        Throwable e = failure.get();
+        if (e instanceof RuntimeException re) throw re;
+        if (e instanceof Error err) throw err;
+        if (e != null) throw new IllegalStateException(e);
+    }
+
+    /** out[i][j] for weight rows [j0, j1) and activation rows [i0, i1). */
+    private static void rows(DType type, float[] x, int xOff, int k, MemorySegment w, int m,
+                             float[] out, int outOff, int j0, int j1, int i0, int i1) {
+        long rowBytes = (long) k * type.byteSize();
+        boolean bf16 = type == DType.BF16;
+        for (int j = j0; j < j1; j++) {
+            long wo = j * rowBytes;
+            int i = i0;
+            if (type == DType.F32) {
+                for (; i + 4 <= i1; i += 4) dot4F32(x, xOff + i * k, k, w, wo, out, outOff + i * m + j, m);
+                for (; i < i1; i++) out[outOff + i * m + j] = dotF32(x, xOff + i * k, k, w, wo);
+            } else {
+                for (; i + 4 <= i1; i += 4) dot4Half(bf16, x, xOff + i * k, k, w, wo, out, outOff + i * m + j, m);
+                for (; i < i1; i++) out[outOff + i * m + j] = dotHalf(bf16, x, xOff + i * k, k, w, wo);
+            }
+        }
+    }
+
+    private static float dotF32(float[] x, int xo, int k, MemorySegment w, long wo) {
+        FloatVector a0 = FloatVector.zero(FS);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        int p = 0;
+        // four independent accumulators hide the FMA latency
+        for (int bound = k - 4 * LANES; p <= bound; p += 4 * LANES) {
+            a0 = FloatVector.fromArray(FS, x, xo + p).fma(FloatVector.fromMemorySegment(FS, w, wo + 4L * p, LE), a0);
+            a1 = FloatVector.fromArray(FS, x, xo + p + LANES)
+                    .fma(FloatVector.fromMemorySegment(FS, w, wo + 4L * (p + LANES), LE), a1);
+            a2 = FloatVector.fromArray(FS, x, xo + p + 2 * LANES)
+                    .fma(FloatVector.fromMemorySegment(FS, w, wo + 4L * (p + 2 * LANES), LE), a2);
+            a3 = FloatVector.fromArray(FS, x, xo + p + 3 * LANES)
+                    .fma(FloatVector.fromMemorySegment(FS, w, wo + 4L * (p + 3 * LANES), LE), a3);
+        }
+        for (int bound = k - LANES; p <= bound; p += LANES) {
+            a0 = FloatVector.fromArray(FS, x, xo + p).fma(FloatVector.fromMemorySegment(FS, w, wo + 4L * p, LE), a0);
+        }
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (; p < k; p++) s += x[xo + p] * w.get(MatmulArgs.F32_LE, wo + 4L * p);
+        return s;
+    }
+
+    private static void dot4F32(float[] x, int xo, int k, MemorySegment w, long wo, float[] out, int oo, int m) {
+        FloatVector a0 = FloatVector.zero(FS);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        int x0 = xo;
+        int x1 = xo + k;
+        int x2 = x1 + k;
+        int x3 = x2 + k;
+        int p = 0;
+        for (int bound = k - LANES; p <= bound; p += LANES) {
+            FloatVector wv = FloatVector.fromMemorySegment(FS, w, wo + 4L * p, LE);
+            a0 = FloatVector.fromArray(FS, x, x0 + p).fma(wv, a0);
+            a1 = FloatVector.fromArray(FS, x, x1 + p).fma(wv, a1);
+            a2 = FloatVector.fromArray(FS, x, x2 + p).fma(wv, a2);
+            a3 = FloatVector.fromArray(FS, x, x3 + p).fma(wv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; p < k; p++) {
+            float wk = w.get(MatmulArgs.F32_LE, wo + 4L * p);
+            s0 += x[x0 + p] * wk;
+            s1 += x[x1 + p] * wk;
+            s2 += x[x2 + p] * wk;
+            s3 += x[x3 + p] * wk;
+        }
+        out[oo] = s0;
+        out[oo + m] = s1;
+        out[oo + 2 * m] = s2;
+        out[oo + 3 * m] = s3;
+    }
+
+    private static float dotHalf(boolean bf16, float[] x, int xo, int k, MemorySegment w, long wo) {
+        FloatVector a0 = FloatVector.zero(FS);
+        FloatVector a1 = a0;
+        int p = 0;
+        for (int bound = k - 2 * LANES; p <= bound; p += 2 * LANES) {
+            a0 = FloatVector.fromArray(FS, x, xo + p).fma(half(bf16, w, wo + 2L * p), a0);
+            a1 = FloatVector.fromArray(FS, x, xo + p + LANES).fma(half(bf16, w, wo + 2L * (p + LANES)), a1);
+        }
+        for (int bound = k - LANES; p <= bound; p += LANES) {
+            a0 = FloatVector.fromArray(FS, x, xo + p).fma(half(bf16, w, wo + 2L * p), a0);
+        }
+        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        DType type = bf16 ? DType.BF16 : DType.F16;
+        for (; p < k; p++) s += x[xo + p] * MatmulArgs.weight(type, w, wo / 2 + p);
+        return s;
+    }
+
+    private static void dot4Half(boolean bf16, float[] x, int xo, int k, MemorySegment w, long wo,
+                                 float[] out, int oo, int m) {
+        FloatVector a0 = FloatVector.zero(FS);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        int x0 = xo;
+        int x1 = xo + k;
+        int x2 = x1 + k;
+        int x3 = x2 + k;
+        int p = 0;
+        for (int bound = k - LANES; p <= bound; p += LANES) {
+            FloatVector wv = half(bf16, w, wo + 2L * p);
+            a0 = FloatVector.fromArray(FS, x, x0 + p).fma(wv, a0);
+            a1 = FloatVector.fromArray(FS, x, x1 + p).fma(wv, a1);
+            a2 = FloatVector.fromArray(FS, x, x2 + p).fma(wv, a2);
+            a3 = FloatVector.fromArray(FS, x, x3 + p).fma(wv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        DType type = bf16 ? DType.BF16 : DType.F16;
+        for (; p < k; p++) {
+            float wk = MatmulArgs.weight(type, w, wo / 2 + p);
+            s0 += x[x0 + p] * wk;
+            s1 += x[x1 + p] * wk;
+            s2 += x[x2 + p] * wk;
+            s3 += x[x3 + p] * wk;
+        }
+        out[oo] = s0;
+        out[oo + m] = s1;
+        out[oo + 2 * m] = s2;
+        out[oo + 3 * m] = s3;
+    }
+
+    /** LANES half-precision weights at byte offset {@code off}, widened to F32. */
+    private static FloatVector half(boolean bf16, MemorySegment w, long off) {
+        IntVector h = (IntVector) ShortVector.fromMemorySegment(SS, w, off, LE).convertShape(VectorOperators.S2I, IS, 0);
+        if (bf16) {
+            // bf16 is the top half of an f32; the sign-extended high bits are shifted out
+            return h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        }
+        // f16: move exponent+mantissa into f32 position and rebias by 2^112 (exact, also for
+        // subnormals); Inf/NaN (exponent 31) get the f32 all-ones exponent instead.
+        IntVector em = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+        IntVector finite = em.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+        VectorMask<Integer> infNan = h.and(0x7C00).compare(VectorOperators.EQ, 0x7C00);
+        IntVector bits = finite.blend(em.or(0x7F800000), infNan);
+        return bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+}
