@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dpserve.model.generate.CheckpointGenerator;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.io.OutputStream;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,11 +41,8 @@ final class TestSupport {
     static synchronized Path tinyModel() throws IOException {
         Path dir = work().resolve("tiny-llama");
         if (Files.isRegularFile(dir.resolve("config.json"))) return dir;
-        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-        int code = CheckpointGenerator.run(new String[] {"--arch", "llama", "--out", dir.toString(), "--seed", "7",
-                "--hidden", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--intermediate", "128", "--vocab", "512"},
-                quiet, System.err);
-        if (code != 0) throw new IOException("generator failed with " + code);
+        CheckpointGenerator.generate(CheckpointGenerator.Options.parse("--arch", "llama", "--out", dir.toString(), "--seed", "7",
+                "--hidden", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--intermediate", "128", "--vocab", "512"));
         return dir;
     }
 

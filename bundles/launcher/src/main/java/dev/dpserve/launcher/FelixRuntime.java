@@ -26,6 +26,7 @@ import org.osgi.framework.Constants;
 import org.osgi.framework.ServiceReference;
 import org.osgi.framework.launch.Framework;
 import org.osgi.framework.launch.FrameworkFactory;
+import org.osgi.framework.startlevel.BundleStartLevel;
 import org.osgi.util.tracker.ServiceTracker;
 
 /**
@@ -72,6 +73,7 @@ final class FelixRuntime {
         if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
             props.put(Constants.FRAMEWORK_SYSTEMPACKAGES_EXTRA, "jdk.incubator.vector");
         }
+        props.put(Constants.FRAMEWORK_BEGINNING_STARTLEVEL, "100");
         props.putAll(frameworkProps);
 
         FrameworkFactory factory = ServiceLoader.load(FrameworkFactory.class).findFirst()
@@ -88,6 +90,9 @@ final class FelixRuntime {
                 Path jar = home.resolve("bundle").resolve(ref.fileName());
                 if (!Files.exists(jar)) throw new IOException("feature " + name + " needs " + jar + ", which is missing");
                 Bundle b = ctx.installBundle(jar.toUri().toString());
+                // Start levels follow the start order, so that stopping the framework stops the
+                // bundles in reverse (the REST resources before the whiteboard, and so on).
+                b.adapt(BundleStartLevel.class).setStartLevel(ref.startOrder());
                 installed.add(new Installed(b, ref.startOrder(), isFragment(jar)));
             }
         }

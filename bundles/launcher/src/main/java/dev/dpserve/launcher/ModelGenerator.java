@@ -18,19 +18,34 @@ final class ModelGenerator {
     private ModelGenerator() {
     }
 
-    static int run(List<String> args, PrintStream out, PrintStream err) throws Exception {
-        return CheckpointGenerator.run(args.toArray(String[]::new), out, err);
+    static int run(List<String> args, PrintStream out, PrintStream err) throws IOException {
+        if (args.contains("--help") || args.contains("-h")) {
+            out.println("usage: dpserve make-model --arch llama|qwen2 --out DIR [--seed 0] [--hidden 256] [--layers 4] [--heads 8]\n"
+                    + "         [--kv-heads 4] [--intermediate 688] [--vocab 2048] [--max-position 4096] [--dtype f32|bf16|f16]\n"
+                    + "         [--tie-embeddings] [--shard-size-mb N]\n"
+                    + "Writes a deterministic checkpoint with random weights (same seed, same bytes).");
+            return 0;
+        }
+        CheckpointGenerator.Options options;
+        try {
+            options = CheckpointGenerator.Options.parse(args.toArray(String[]::new));
+        } catch (IllegalArgumentException e) {
+            err.println("dpserve make-model: error: " + e.getMessage() + " (see dpserve make-model --help)");
+            return 2;
+        }
+        CheckpointGenerator.generate(options);
+        out.println("wrote " + options.out());
+        return 0;
     }
 
     /** The default model directory, generated on first use into the cache dir. */
-    static Path defaultModel(PrintStream err) throws Exception {
+    static Path defaultModel(PrintStream err) throws IOException {
         Path dir = cacheDir().resolve("models").resolve(DEFAULT_MODEL);
         if (Files.isRegularFile(dir.resolve("config.json"))) return dir;
         Files.createDirectories(dir.getParent());
         Path tmp = Files.createTempDirectory(dir.getParent(), DEFAULT_MODEL + ".tmp");
         err.println("dpserve: generating the default tiny model (random weights) into " + dir);
-        int code = CheckpointGenerator.run(new String[] {"--arch", "llama", "--out", tmp.toString(), "--seed", "0"}, err, err);
-        if (code != 0) throw new IOException("generating the default model failed (exit " + code + ")");
+        CheckpointGenerator.generate(CheckpointGenerator.Options.defaults("llama", tmp));
         try {
             Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
