@@ -195,6 +195,23 @@ public class ServerBundlesIT {
         }
     }
 
+    @Test
+    public void shellCommandsOperateTheServer() throws Exception {
+        org.apache.felix.service.command.CommandProcessor processor = service(org.apache.felix.service.command.CommandProcessor.class);
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream ps = new java.io.PrintStream(out, true, StandardCharsets.UTF_8);
+        try (org.apache.felix.service.command.CommandSession session =
+                     processor.createSession(new java.io.ByteArrayInputStream(new byte[0]), ps, ps)) {
+            String status = String.valueOf(session.execute("dpserve:status"));
+            assertTrue(status, status.contains("model tiny (llama"));
+            assertTrue(status, status.contains("healthy; running 0, waiting 0"));
+            String models = String.valueOf(session.execute("dpserve:models"));
+            assertTrue(models, models.startsWith("tiny  root="));
+            String config = String.valueOf(session.execute("dpserve:config"));
+            assertTrue(config, config.contains("dev.dpserve.engine") && config.contains("served.model.name = tiny"));
+        }
+    }
+
     private static String base() {
         return "http://127.0.0.1:" + System.getProperty("dpserve.itest.port");
     }

@@ -78,9 +78,9 @@ public final class Main {
         }
         ServeOptions o = ServeOptions.parse(args);
         for (String n : o.notices) err.println("dpserve: " + n);
-        Path home = home();
         Path modelDir = o.model != null ? Path.of(o.model).toAbsolutePath().normalize() : ModelGenerator.defaultModel(err);
         String modelType = checkModelDir(modelDir);
+        Path home = home();
 
         Map<String, Object> engine = new HashMap<>();
         engine.put("model", modelDir.toString());

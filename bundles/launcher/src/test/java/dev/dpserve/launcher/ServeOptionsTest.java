@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.launcher;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ServeOptionsTest {
+
+    /** The seed's node0 command, as written (model path and address filled in). */
+    static final List<String> SEED_NODE0 = List.of("/root/.cache/ds_v3", "--host", "0.0.0.0", "--port", "8004",
+            "--data-parallel-size", "4", "--data-parallel-size-local", "2", "--data-parallel-address", "127.0.0.1",
+            "--data-parallel-rpc-port", "13389", "--tensor-parallel-size", "4", "--seed", "1024",
+            "--served-model-name", "deepseek_v3", "--enable-expert-parallel", "--max-num-seqs", "16",
+            "--max-model-len", "32768", "--quantization", "ascend", "--max-num-batched-tokens", "4096",
+            "--trust-remote-code", "--no-enable-prefix-caching", "--gpu-memory-utilization", "0.9",
+            "--additional-config", "{\"ascend_scheduler_config\":{\"enabled\":true},\"torchair_graph_config\":{\"enabled\":true}}");
+
+    @Test
+    void supportedFlagsParse() throws Exception {
+        ServeOptions o = ServeOptions.parse(List.of("/m", "--host", "127.0.0.1", "--port=9000", "--served-model-name", "x",
+                "--max-model-len", "128", "--seed", "5", "--max-num-seqs", "3", "--max_num_batched_tokens", "64",
+                "--dtype", "half", "--trust-remote-code", "--no-enable-prefix-caching",
+                "--additional-config", "{\"torchair_graph_config\":{\"enabled\":true}}"));
+        assertEquals("/m", o.model);
+        assertEquals("127.0.0.1", o.host);
+        assertEquals(9000, o.port);
+        assertEquals("x", o.servedModelName);
+        assertEquals(128, o.maxModelLen);
+        assertEquals(5, o.seed);
+        assertEquals(3, o.maxNumSeqs);
+        assertEquals(64, o.maxNumBatchedTokens);
+        assertEquals("float16", o.dtype);
+        assertTrue(o.trustRemoteCode);
+        assertEquals(2, o.notices.size(), o.notices.toString());
+        assertTrue(o.notices.get(1).contains("torchair_graph_config"));
+    }
+
+    @Test
+    void defaultsAreVllms() throws Exception {
+        ServeOptions o = ServeOptions.parse(List.of());
+        assertEquals(null, o.model);
+        assertEquals(8000, o.port);
+        assertEquals("0.0.0.0", o.host);
+        assertEquals("auto", o.dtype);
+    }
+
+    @Test
+    void everySeedFlagIsKnownAndUnbuiltOnesSayNotSupportedYet() {
+        // Each seed flag alone: either accepted or refused with "not supported yet" naming it.
+        List<String> refused = new ArrayList<>();
+        for (int i = 1; i < SEED_NODE0.size(); i++) {
+            String flag = SEED_NODE0.get(i);
+            if (!flag.startsWith("--")) continue;
+            boolean hasValue = i + 1 < SEED_NODE0.size() && !SEED_NODE0.get(i + 1).startsWith("--");
+            List<String> args = hasValue ? List.of(flag, SEED_NODE0.get(i + 1)) : List.of(flag);
+            try {
+                ServeOptions.parse(args);
+            } catch (ServeOptions.UsageException e) {
+                assertTrue(e.getMessage().startsWith(flag) && e.getMessage().contains("not supported yet"), e.getMessage());
+                refused.add(flag);
+            }
+        }
+        assertEquals(List.of("--data-parallel-size", "--data-parallel-size-local", "--data-parallel-address", "--data-parallel-rpc-port",
+                "--tensor-parallel-size", "--enable-expert-parallel", "--quantization", "--gpu-memory-utilization",
+                "--additional-config"), refused);
+        ServeOptions.UsageException whole = assertThrows(ServeOptions.UsageException.class, () -> ServeOptions.parse(SEED_NODE0));
+        assertTrue(whole.getMessage().contains("not supported yet"), whole.getMessage());
+    }
+
+    @Test
+    void seedNode1FlagsAreKnownToo() {
+        ServeOptions.UsageException e = assertThrows(ServeOptions.UsageException.class,
+                () -> ServeOptions.parse(List.of("/m", "--headless", "--data-parallel-start-rank", "2")));
+        assertTrue(e.getMessage().startsWith("--headless"), e.getMessage());
+        ServeOptions.UsageException rank = assertThrows(ServeOptions.UsageException.class,
+                () -> ServeOptions.parse(List.of("--data-parallel-start-rank", "2")));
+        assertTrue(rank.getMessage().contains("not supported yet"));
+    }
+
+    @Test
+    void badInputIsAClearError() {
+        assertTrue(message("--max-model-length", "5").contains("did you mean --max-model-len?"));
+        assertTrue(message("--port", "x").contains("invalid int value"));
+        assertTrue(message("--port", "70000").contains("out of range"));
+        assertTrue(message("--dtype", "int4").contains("invalid choice"));
+        assertTrue(message("--additional-config", "{not json").contains("not valid JSON"));
+        assertTrue(message("--port").contains("expected one value"));
+        assertTrue(message("a", "b").contains("only one MODEL_DIR"));
+        assertTrue(message("--trust-remote-code=yes").contains("takes no value"));
+    }
+
+    private static String message(String... args) {
+        return assertThrows(ServeOptions.UsageException.class, () -> ServeOptions.parse(List.of(args))).getMessage();
+    }
+
+    @Test
+    void cliExitCodes() throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream ps = new PrintStream(out, true, StandardCharsets.UTF_8);
+        assertEquals(0, Main.run(List.of("version"), ps, ps));
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("dpserve 0.1.0"));
+        assertEquals(0, Main.run(List.of("serve", "--help"), ps, ps));
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("--max-model-len"));
+        assertEquals(2, Main.run(List.of("make-model", "--arch", "llama"), ps, ps), "missing --out");
+        assertThrows(ServeOptions.UsageException.class, () -> Main.run(List.of("frobnicate"), ps, ps));
+        assertThrows(ServeOptions.UsageException.class, () -> Main.run(List.of("serve", "/nonexistent/model"), ps, ps));
+    }
+}
