@@ -60,7 +60,8 @@ public class ServeProcessIT {
             if (!server.isAlive()) fail("server exited with " + server.exitValue() + ":\n" + Files.readString(log));
             try {
                 HttpResponse<String> r = get("/v1/models");
-                if (r.statusCode() == 200) return;
+                // Ready means both: the API answers and the launcher has announced it.
+                if (r.statusCode() == 200 && Files.readString(log).contains("dpserve: serving llama-tiny on http://127.0.0.1:" + port)) return;
             } catch (IOException notYet) {
                 // not listening yet
             }

@@ -164,16 +164,23 @@ final class FelixRuntime {
         }
     }
 
-    /** Waits for a service by interface name; null on timeout. */
+    /**
+     * Waits for a service by interface name (any class space: the launcher does not import it).
+     * Returns null on timeout or when the framework stops first.
+     */
     ServiceReference<?> awaitService(String className, long timeoutMillis) throws InterruptedException {
-        ServiceTracker<Object, Object> tracker = new ServiceTracker<>(framework.getBundleContext(), className, null);
-        tracker.open();
-        try {
-            tracker.waitForService(timeoutMillis);
-            return tracker.getServiceReference();
-        } finally {
-            tracker.close();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        while (System.nanoTime() < deadline) {
+            if ((framework.getState() & (Bundle.ACTIVE | Bundle.STARTING)) == 0) return null;
+            try {
+                ServiceReference<?>[] refs = framework.getBundleContext().getAllServiceReferences(className, null);
+                if (refs != null && refs.length > 0) return refs[0];
+            } catch (org.osgi.framework.InvalidSyntaxException | IllegalStateException e) {
+                return null; // the framework went away
+            }
+            Thread.sleep(100);
         }
+        return null;
     }
 
     Framework framework() { return framework; }

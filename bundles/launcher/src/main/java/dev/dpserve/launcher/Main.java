@@ -102,6 +102,9 @@ public final class Main {
         runtime.start(SERVER_FEATURES, fw, Map.of("dev.dpserve.engine", engine), console);
 
         if (runtime.awaitService("dev.dpserve.api.engine.InferenceEngine", 600_000) == null) {
+            if ((runtime.framework().getState() & (org.osgi.framework.Bundle.ACTIVE | org.osgi.framework.Bundle.STARTING)) == 0) {
+                return 0; // stopped (shell "stop 0" or SIGTERM) while the model was loading
+            }
             err.println("dpserve: the engine did not come up within 600 s (see the log above); stopping");
             runtime.stop();
             return 1;
