@@ -125,7 +125,7 @@ public class ServerBundlesIT {
                 assertEquals(bsn + " must export nothing", null, exports);
             }
         }
-        assertEquals("api, tensor, tokenizer, model, engine, rest, shell", 7, dpserveBundles);
+        assertEquals("api, tensor, tokenizer, model, scheduler.v1, scheduler.ascend, engine, rest, shell", 9, dpserveBundles);
     }
 
     @Test

@@ -31,4 +31,28 @@ public @interface EngineConfig {
 
     @AttributeDefinition(description = "LDAP filter selecting the ModelArchitecture service (set from config.json model_type)")
     String architecture_target() default "(dpserve.model.type=*)";
+
+    @AttributeDefinition(description = "Tokens per KV cache block")
+    int block_size() default 16;
+
+    @AttributeDefinition(description = "Share KV blocks of equal prompt prefixes between requests")
+    boolean enable_prefix_caching() default true;
+
+    @AttributeDefinition(description = "Fraction of device memory for weights + KV cache")
+    double gpu_memory_utilization() default 0.9;
+
+    @AttributeDefinition(description = "Device memory in bytes; 0 = physical RAM divided by data_parallel_size_local (CPU)")
+    long device_memory() default 0;
+
+    @AttributeDefinition(description = "Engine ranks sharing this host's memory (divides the physical RAM)")
+    int data_parallel_size_local() default 1;
+
+    @AttributeDefinition(description = "KV cache bytes; 0 = gpu_memory_utilization x device memory - weights")
+    long kv_cache_memory() default 0;
+
+    @AttributeDefinition(description = "Most tokens of one request per step (chunking long prefills); 0 = off")
+    int long_prefill_token_threshold() default 0;
+
+    @AttributeDefinition(description = "Name of the scheduling policy (dpserve.scheduler.name); empty = the highest service.ranking")
+    String scheduler() default "";
 }

@@ -3,103 +3,114 @@ package dev.dpserve.engine;
 
 import dev.dpserve.api.engine.EngineRequest;
 import dev.dpserve.api.engine.EngineStats;
+import dev.dpserve.api.engine.EngineUnavailableException;
 import dev.dpserve.api.engine.FinishReason;
 import dev.dpserve.api.engine.InvalidRequestException;
 import dev.dpserve.api.engine.OutputListener;
 import dev.dpserve.api.engine.RequestOutput;
-import dev.dpserve.api.engine.SamplingParams;
 import dev.dpserve.api.engine.TokenLogprobs;
 import dev.dpserve.api.model.CausalLm;
-import dev.dpserve.api.model.SequenceCache;
-import java.util.ArrayDeque;
+import dev.dpserve.api.scheduler.SchedulingPolicy;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The engine core: owns request state and runs the step loop on one thread.
+ * The engine core: owns request state, the queues and the paged KV cache, and runs the step loop
+ * on one thread.
  *
- * <p>One step: take new requests and aborts → schedule (running decodes first, one token each,
- * then prefill chunks of waiting requests within the token budget) → one forward pass over all
- * scheduled tokens of all requests → sample → update → emit outputs. With nothing to do the loop
- * blocks on its input queue (no busy CPU).
+ * <p>One step: take new requests and aborts → ask the current {@link SchedulingPolicy} what to
+ * run → one forward pass over all scheduled tokens of all requests (prefill chunks and decodes
+ * mixed) → sample for requests whose tokens are all computed → update, stop checks → emit
+ * outputs. The policy is looked up at every step, so a new one takes over at a step boundary
+ * with all queues intact; without one, requests wait. With nothing to do the loop blocks on its
+ * input queue (no busy CPU).
  *
- * <p>Threading: {@link #submit} and {@link #abort} are called from any thread and only enqueue;
- * everything else runs on the loop thread.
+ * <p>Threading: {@link #submit}, {@link #abort}, {@link #stats} and {@link #wakeUp} may be called
+ * from any thread; everything else runs on the loop thread.
  */
 public final class EngineCore implements AutoCloseable {
 
     private static final Logger LOG = Logger.getLogger(EngineCore.class.getName());
+    /** How long the loop waits for input when requests exist but none could be scheduled. */
+    private static final long IDLE_POLL_MILLIS = 20;
 
-    /** Limits that shape scheduling. */
-    public record Limits(int maxModelLen, int maxNumSeqs, int maxNumBatchedTokens) {
+    /**
+     * Limits that shape scheduling, in tokens except {@code maxNumSeqs}.
+     *
+     * @param longPrefillTokenThreshold 0 = not configured
+     */
+    public record Limits(int maxModelLen, int maxNumSeqs, int maxNumBatchedTokens, int longPrefillTokenThreshold) {
         public Limits {
-            if (maxModelLen < 1 || maxNumSeqs < 1 || maxNumBatchedTokens < 1) {
-                throw new IllegalArgumentException("limits must be positive: " + maxModelLen + ", " + maxNumSeqs + ", " + maxNumBatchedTokens);
+            if (maxModelLen < 1 || maxNumSeqs < 1 || maxNumBatchedTokens < 1 || longPrefillTokenThreshold < 0) {
+                throw new IllegalArgumentException("limits must be positive: " + maxModelLen + ", " + maxNumSeqs + ", "
+                        + maxNumBatchedTokens + ", " + longPrefillTokenThreshold);
             }
         }
+
+        public Limits(int maxModelLen, int maxNumSeqs, int maxNumBatchedTokens) {
+            this(maxModelLen, maxNumSeqs, maxNumBatchedTokens, 0);
+        }
+    }
+
+    /**
+     * The paged KV cache.
+     *
+     * @param numBlocks     blocks including the reserved null block (so {@code numBlocks - 1} usable)
+     * @param blockSize     tokens per block
+     * @param prefixCaching whether full blocks are shared between requests with equal prefixes
+     */
+    public record KvConfig(int numBlocks, int blockSize, boolean prefixCaching) {
+        public KvConfig {
+            if (numBlocks < 2 || blockSize < 1) throw new IllegalArgumentException("KV cache needs >= 2 blocks of >= 1 token: " + numBlocks + " x " + blockSize);
+        }
+    }
+
+    /** The policy for a step and the name it is registered under. */
+    public record ActivePolicy(String name, SchedulingPolicy policy) {
     }
 
     private final CausalLm model;
     private final Limits limits;
+    private final KvConfig kvConfig;
+    private final Supplier<ActivePolicy> policies;
     private final Set<Integer> eosTokenIds;
     private final SplittableRandom engineRandom;
     private final String name;
 
     private final LinkedBlockingQueue<Runnable> inbox = new LinkedBlockingQueue<>();
-    private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
-    private final Map<String, Sequence> byId = new LinkedHashMap<>();
-    private final List<Sequence> running = new ArrayList<>();
+    private final RequestQueues queues;
     private final Thread loop;
     private volatile boolean stopping;
 
-    private final AtomicLong promptTokens = new AtomicLong();
     private final AtomicLong generationTokens = new AtomicLong();
     private final AtomicLong finished = new AtomicLong();
     private final AtomicLong steps = new AtomicLong();
-    private volatile int runningCount;
-    private volatile int waitingCount;
+    private volatile EngineStats published;
 
-    /** Per-request state, touched only by the loop thread. */
-    private static final class Sequence {
-        final EngineRequest request;
-        final int[] prompt;
-        final SamplingParams sampling;
-        final OutputListener listener;
-        final SplittableRandom random;
-        SequenceCache cache;
-        int[] tokens;        // prompt followed by generated tokens
-        int length;          // valid entries of tokens
-        int computed;        // tokens whose KV is in the cache
-        int generated;
-
-        Sequence(EngineRequest request, OutputListener listener, SplittableRandom random) {
-            this.request = request;
-            this.prompt = request.promptTokenIds();
-            this.sampling = request.sampling();
-            this.listener = listener;
-            this.random = random;
-            this.tokens = new int[prompt.length + request.sampling().maxTokens()];
-            System.arraycopy(prompt, 0, tokens, 0, prompt.length);
-            this.length = prompt.length;
-        }
-
-    }
-
-    public EngineCore(CausalLm model, Limits limits, Set<Integer> eosTokenIds, long seed, String name) {
+    /**
+     * Starts the loop. Allocates the model's KV cache as {@code kv} says. {@code policies} is asked
+     * for the policy at every step (on the loop thread) and returns null when there is none.
+     */
+    public EngineCore(CausalLm model, Limits limits, KvConfig kv, Supplier<ActivePolicy> policies,
+                      Set<Integer> eosTokenIds, long seed, String name) {
         this.model = model;
         this.limits = limits;
+        this.kvConfig = kv;
+        this.policies = policies;
         this.eosTokenIds = Set.copyOf(eosTokenIds);
         this.engineRandom = new SplittableRandom(seed);
         this.name = name;
+        model.allocateKvCache(kv.numBlocks(), kv.blockSize());
+        this.queues = new RequestQueues(new KvCacheManager(kv.numBlocks(), kv.blockSize(), kv.prefixCaching()));
+        publishStats(null);
         this.loop = Thread.ofPlatform().name("dpserve-engine-" + name).daemon(true).unstarted(this::run);
         loop.start();
     }
@@ -121,21 +132,40 @@ public final class EngineCore implements AutoCloseable {
                     + ") is longer than the maximum model length of " + limits.maxModelLen()
                     + ". Make sure that `max_model_len` is no smaller than the number of text tokens.", "prompt");
         }
+        // The last generated token is never run through the model, so it needs no KV slot.
+        int maxTokens = request.sampling().maxTokens();
+        int cached = Math.max(prompt.length, Math.min(prompt.length + maxTokens - 1, limits.maxModelLen()));
+        int blocks = (cached + kvConfig.blockSize() - 1) / kvConfig.blockSize();
+        int usable = kvConfig.numBlocks() - 1;
+        if (blocks > usable) {
+            throw new InvalidRequestException("The request needs " + blocks + " KV cache blocks (" + prompt.length
+                    + " prompt tokens + max_tokens " + maxTokens + ", block size " + kvConfig.blockSize()
+                    + ") but the KV cache has only " + usable + " blocks (" + (long) usable * kvConfig.blockSize()
+                    + " tokens). Shorten the prompt or max_tokens, or give the KV cache more memory"
+                    + " (--kv-cache-memory, --gpu-memory-utilization).", maxTokens > 1 ? "max_tokens" : "prompt");
+        }
     }
 
     public void submit(EngineRequest request, OutputListener listener) {
         validate(request);
-        if (stopping) throw new dev.dpserve.api.engine.EngineUnavailableException("engine is stopping");
+        if (stopping) throw new EngineUnavailableException("engine is stopping");
         inbox.add(() -> admit(request, listener));
     }
 
     public void abort(String requestId) {
-        inbox.add(() -> finish(byId.get(requestId), FinishReason.ABORT, null, null));
+        inbox.add(() -> {
+            RequestState s = queues.get(requestId);
+            if (s != null) finish(s, FinishReason.ABORT, null, null);
+        });
+    }
+
+    /** Makes the loop look at its queues now (e.g. a scheduling policy appeared). */
+    public void wakeUp() {
+        inbox.add(() -> { });
     }
 
     public EngineStats stats() {
-        return new EngineStats(runningCount, waitingCount, promptTokens.get(), generationTokens.get(),
-                finished.get(), steps.get(), name);
+        return published;
     }
 
     /** Null while the loop is healthy. */
@@ -143,141 +173,162 @@ public final class EngineCore implements AutoCloseable {
         return stopping || loop.isAlive() ? null : "engine loop is not running";
     }
 
+    /** Number of requests the engine holds (waiting + running), read from any thread. */
+    public int inFlight() {
+        EngineStats s = published;
+        return s.running() + s.waiting();
+    }
+
     private void admit(EngineRequest request, OutputListener listener) {
-        if (byId.containsKey(request.requestId())) {
+        if (queues.get(request.requestId()) != null) {
             listener.onOutput(new RequestOutput(request.requestId(), new int[0], null, FinishReason.ABORT, null,
                     request.promptLength(), 0, "duplicate request id " + request.requestId()));
             return;
         }
         Long seed = request.sampling().seed();
         SplittableRandom random = seed != null ? new SplittableRandom(seed) : engineRandom.split();
-        Sequence s = new Sequence(request, listener, random);
-        byId.put(request.requestId(), s);
-        waiting.add(s);
+        queues.add(new RequestState(request, listener, random));
     }
 
     private void run() {
+        boolean progressed = true;
+        String policyName = null;
         while (!stopping) {
             try {
-                Runnable first = (running.isEmpty() && waiting.isEmpty()) ? inbox.poll(1, TimeUnit.SECONDS) : inbox.poll();
+                Runnable first;
+                if (queues.isEmpty()) first = inbox.poll(1, TimeUnit.SECONDS);
+                else if (!progressed) first = inbox.poll(IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS);
+                else first = inbox.poll();
                 if (first != null) {
                     first.run();
                     for (Runnable r; (r = inbox.poll()) != null; ) r.run();
                 }
-                if (!running.isEmpty() || !waiting.isEmpty()) step();
-                runningCount = running.size();
-                waitingCount = waiting.size();
+                progressed = false;
+                if (!queues.isEmpty()) {
+                    ActivePolicy active = policies.get();
+                    policyName = active == null ? null : active.name();
+                    if (active != null) progressed = step(active);
+                }
+                publishStats(policyName);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 break;
             } catch (Throwable t) {
                 // A failing step fails the requests in it, never the engine.
                 LOG.log(Level.SEVERE, "engine step failed", t);
-                for (Sequence s : new ArrayList<>(running)) {
+                for (RequestState s : new ArrayList<>(queues.running)) {
                     finish(s, FinishReason.ABORT, null, "internal error: " + t);
                 }
+                for (RequestState s : queues.byId.values()) s.scheduled = 0;
+                publishStats(policyName);
             }
         }
-        for (Sequence s : new ArrayList<>(byId.values())) finish(s, FinishReason.ABORT, null, "engine stopped");
+        for (RequestState s : new ArrayList<>(queues.byId.values())) finish(s, FinishReason.ABORT, null, "engine stopped");
+        publishStats(policyName);
     }
 
-    private void step() {
-        // Schedule: decodes of running sequences first (one token each), then prefill chunks.
-        int budget = limits.maxNumBatchedTokens();
-        List<Sequence> scheduled = new ArrayList<>();
-        List<CausalLm.BatchEntry> batch = new ArrayList<>();
-        for (Sequence s : running) {
-            if (budget == 0) break;
-            int n = Math.min(budget, s.length - s.computed);
-            batch.add(new CausalLm.BatchEntry(s.cache, slice(s.tokens, s.computed, n)));
-            scheduled.add(s);
-            budget -= n;
+    /** One step under {@code active}; false when the policy scheduled nothing. */
+    private boolean step(ActivePolicy active) {
+        StepContext ctx = new StepContext(queues, limits);
+        try {
+            active.policy().schedule(ctx);
+        } catch (RuntimeException | LinkageError e) {
+            // LinkageError: the policy's bundle went away under us (uninstall while we held the object)
+            LOG.log(Level.SEVERE, "scheduling policy " + active.name() + " failed; running what it scheduled", e);
+        } finally {
+            ctx.end();
         }
-        while (budget > 0 && !waiting.isEmpty() && running.size() < limits.maxNumSeqs()) {
-            Sequence s = waiting.poll();
-            int capacity = Math.min(limits.maxModelLen(), s.tokens.length);
-            s.cache = model.newSequence(capacity);
-            running.add(s);
-            promptTokens.addAndGet(s.prompt.length);
-            int n = Math.min(budget, s.length - s.computed);
-            batch.add(new CausalLm.BatchEntry(s.cache, slice(s.tokens, s.computed, n)));
-            scheduled.add(s);
-            budget -= n;
+        for (RequestState s : ctx.ignored()) {
+            LOG.warning(() -> "request " + s.id + " (" + s.length + " tokens to compute) can never be scheduled by policy "
+                    + active.name() + "; finished with length");
+            finished.incrementAndGet();
+            deliver(s, new RequestOutput(s.id, new int[0], null, FinishReason.LENGTH, null, s.prompt.length, s.generated, null));
         }
-        if (batch.isEmpty()) return;
+        List<RequestState> scheduled = new ArrayList<>(ctx.scheduled());
+        if (scheduled.isEmpty()) return !ctx.ignored().isEmpty();
 
+        List<CausalLm.BatchEntry> batch = new ArrayList<>(scheduled.size());
+        for (RequestState s : scheduled) {
+            int n = s.scheduled;
+            batch.add(new CausalLm.BatchEntry(queues.kv.blockTable(s.id), s.computed, slice(s.tokens, s.computed, n),
+                    s.computed + n == s.length));
+        }
         float[][] logits = model.forward(batch);
         steps.incrementAndGet();
 
         for (int i = 0; i < scheduled.size(); i++) {
-            Sequence s = scheduled.get(i);
-            s.computed += batch.get(i).tokens().length;
-            if (s.computed < s.length) continue; // prefill chunk not finished: no token yet
-            float[] row = logits[i];
-            TokenLogprobs lp = null;
-            int token;
-            if (s.sampling.logprobs() >= 0) {
-                float[] raw = row.clone();
-                suppressEarlyStops(s, row);
-                token = Sampler.sample(row, s.sampling, s.random);
-                lp = Sampler.logprobs(raw, token, s.sampling.logprobs());
-            } else {
-                suppressEarlyStops(s, row);
-                token = Sampler.sample(row, s.sampling, s.random);
-            }
-            s.tokens[s.length++] = token;
-            s.generated++;
-            generationTokens.incrementAndGet();
-            FinishReason reason = null;
-            Integer stopReason = null;
-            if (s.sampling.stopTokenIds().contains(token)) {
-                reason = FinishReason.STOP;
-                stopReason = token;
-            } else if (!s.sampling.ignoreEos() && eosTokenIds.contains(token)) {
-                reason = FinishReason.STOP;
-            } else if (s.generated >= s.sampling.maxTokens() || s.length >= limits.maxModelLen()) {
-                reason = FinishReason.LENGTH;
-            }
-            RequestOutput out = new RequestOutput(s.request.requestId(), new int[] {token},
-                    lp == null ? null : List.of(lp), reason, stopReason, s.prompt.length, s.generated, null);
-            if (reason != null) {
-                release(s);
-            }
-            deliver(s, out);
+            RequestState s = scheduled.get(i);
+            s.computed += s.scheduled;
+            s.scheduled = 0;
+            queues.kv.cacheComputed(s.id, s.tokens, s.computed);
+            if (s.computed < s.length) continue; // prefill or recompute not finished: no token yet
+            sampleAndUpdate(s, logits[i]);
         }
+        return true;
+    }
+
+    private void sampleAndUpdate(RequestState s, float[] row) {
+        TokenLogprobs lp = null;
+        int token;
+        if (s.sampling.logprobs() >= 0) {
+            float[] raw = row.clone();
+            suppressEarlyStops(s, row);
+            token = Sampler.sample(row, s.sampling, s.random);
+            lp = Sampler.logprobs(raw, token, s.sampling.logprobs());
+        } else {
+            suppressEarlyStops(s, row);
+            token = Sampler.sample(row, s.sampling, s.random);
+        }
+        s.tokens[s.length++] = token;
+        s.generated++;
+        generationTokens.incrementAndGet();
+        FinishReason reason = null;
+        Integer stopReason = null;
+        if (s.sampling.stopTokenIds().contains(token)) {
+            reason = FinishReason.STOP;
+            stopReason = token;
+        } else if (!s.sampling.ignoreEos() && eosTokenIds.contains(token)) {
+            reason = FinishReason.STOP;
+        } else if (s.generated >= s.sampling.maxTokens() || s.length >= limits.maxModelLen()) {
+            reason = FinishReason.LENGTH;
+        }
+        RequestOutput out = new RequestOutput(s.id, new int[] {token},
+                lp == null ? null : List.of(lp), reason, stopReason, s.prompt.length, s.generated, null);
+        if (reason != null) release(s);
+        deliver(s, out);
     }
 
     /** vLLM's min_tokens: EOS and stop token ids cannot be sampled before that many tokens. */
-    private void suppressEarlyStops(Sequence s, float[] row) {
+    private void suppressEarlyStops(RequestState s, float[] row) {
         if (s.generated >= s.sampling.minTokens()) return;
         if (!s.sampling.ignoreEos()) for (int id : eosTokenIds) if (id < row.length) row[id] = Float.NEGATIVE_INFINITY;
         for (int id : s.sampling.stopTokenIds()) if (id >= 0 && id < row.length) row[id] = Float.NEGATIVE_INFINITY;
     }
 
-    private void finish(Sequence s, FinishReason reason, Integer stopReason, String error) {
-        if (s == null) return;
-        release(s);
-        deliver(s, new RequestOutput(s.request.requestId(), new int[0], null, reason, stopReason,
-                s.prompt.length, s.generated, error));
+    private void finish(RequestState s, FinishReason reason, Integer stopReason, String error) {
+        if (!release(s)) return;
+        deliver(s, new RequestOutput(s.id, new int[0], null, reason, stopReason, s.prompt.length, s.generated, error));
     }
 
-    private void release(Sequence s) {
-        if (byId.remove(s.request.requestId()) == null) return;
-        waiting.remove(s);
-        running.remove(s);
-        if (s.cache != null) {
-            s.cache.close();
-            s.cache = null;
-        }
+    private boolean release(RequestState s) {
+        if (!queues.remove(s)) return false;
         finished.incrementAndGet();
+        return true;
     }
 
-    private static void deliver(Sequence s, RequestOutput out) {
+    private static void deliver(RequestState s, RequestOutput out) {
         try {
             s.listener.onOutput(out);
         } catch (RuntimeException e) {
-            LOG.log(Level.WARNING, "output listener of " + s.request.requestId() + " failed", e);
+            LOG.log(Level.WARNING, "output listener of " + s.id + " failed", e);
         }
+    }
+
+    private void publishStats(String policyName) {
+        KvCacheManager kv = queues.kv;
+        published = new EngineStats(queues.running.size(), queues.waiting.size(), queues.promptTokens, generationTokens.get(),
+                finished.get(), steps.get(), name, kv.numUsedBlocks(), kv.numUsableBlocks(), queues.prefixQueries,
+                queues.prefixHits, queues.preemptions, policyName);
     }
 
     private static int[] slice(int[] a, int from, int n) {
@@ -285,9 +336,6 @@ public final class EngineCore implements AutoCloseable {
         System.arraycopy(a, from, out, 0, n);
         return out;
     }
-
-    /** Number of requests the engine holds (waiting + running), read from any thread. */
-    public int inFlight() { return runningCount + waitingCount; }
 
     @Override
     public void close() {
@@ -299,5 +347,4 @@ public final class EngineCore implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
     }
-
 }

@@ -11,7 +11,9 @@ import dev.dpserve.api.engine.ModelCard;
 import dev.dpserve.api.engine.OutputListener;
 import dev.dpserve.api.model.CausalLm;
 import dev.dpserve.api.model.ModelArchitecture;
+import dev.dpserve.api.model.KvCacheLayout;
 import dev.dpserve.api.model.ModelSource;
+import dev.dpserve.api.scheduler.SchedulingPolicy;
 import dev.dpserve.api.tokenizer.Tokenizer;
 import dev.dpserve.api.tokenizer.TokenizerFactory;
 import java.io.IOException;
@@ -26,12 +28,17 @@ import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.FieldOption;
 import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
 import org.osgi.service.metatype.annotations.Designate;
 
 /**
  * The engine for DP=1: loads the configured model with the architecture chosen by
- * {@code model_type}, and runs an {@link EngineCore} in this JVM (vLLM's in-process client).
+ * {@code model_type}, sizes its paged KV cache, and runs an {@link EngineCore} in this JVM (vLLM's
+ * in-process client). The scheduling policy is whichever {@link SchedulingPolicy} service is
+ * current at each step (see {@link PolicySelector}); policies may come and go while it runs.
  */
 @Component(service = InferenceEngine.class, configurationPid = "dev.dpserve.engine",
         configurationPolicy = ConfigurationPolicy.REQUIRE, property = "dpserve.engine.kind=inprocess")
@@ -44,6 +51,12 @@ public final class InProcessEngine implements InferenceEngine {
     private final Tokenizer tokenizer;
     private final EngineCore core;
     private final ModelCard card;
+    private final String schedulerName;
+
+    @Reference(name = "schedulingPolicy", service = SchedulingPolicy.class, cardinality = ReferenceCardinality.MULTIPLE,
+            policy = ReferencePolicy.DYNAMIC, fieldOption = FieldOption.REPLACE, bind = "policiesChanged",
+            unbind = "policiesChanged")
+    private volatile List<Map.Entry<Map<String, Object>, SchedulingPolicy>> policies = List.of();
 
     @Activate
     public InProcessEngine(EngineConfig config,
@@ -54,15 +67,27 @@ public final class InProcessEngine implements InferenceEngine {
         long t0 = System.nanoTime();
         this.tokenizer = loadTokenizer(dir, tokenizerFactories);
         this.model = architecture.load(new ModelSource(dir, hfConfig, config.dtype()));
+        this.schedulerName = config.scheduler().strip();
         try {
             int maxModelLen = resolveMaxModelLen(config.max_model_len(), model.info().maxPositionEmbeddings());
             int batched = config.max_num_batched_tokens() > 0 ? config.max_num_batched_tokens() : Math.max(2048, maxModelLen);
+            KvCacheLayout layout = model.kvCacheLayout();
+            long deviceMemory = config.device_memory() > 0 ? config.device_memory()
+                    : KvCacheSizing.physicalMemoryBytes() / Math.max(1, config.data_parallel_size_local());
+            KvCacheSizing sizing = KvCacheSizing.compute(config.kv_cache_memory(), config.gpu_memory_utilization(),
+                    deviceMemory, model.info().weightBytes(), layout.bytesPerToken(), config.block_size(),
+                    KvCacheSizing.heapHeadroom(), config.max_num_seqs(), maxModelLen);
+            LOG.info(() -> String.format("KV cache: %d blocks x %d tokens (%s, %s layout, %d bytes/token; %s); prefix caching %s",
+                    sizing.numBlocks() - 1, config.block_size(), KvCacheSizing.mib(sizing.budgetBytes()), layout.kind(),
+                    layout.bytesPerToken(), sizing.explanation(), config.enable_prefix_caching() ? "on" : "off"));
             Set<Integer> eos = eosTokenIds(dir, hfConfig, tokenizer);
             String served = config.served_model_name().isBlank() ? config.model() : config.served_model_name();
             this.card = new ModelCard(served, config.model(), maxModelLen, model.info().vocabSize(),
                     model.info().modelType(), System.currentTimeMillis() / 1000);
-            this.core = new EngineCore(model, new EngineCore.Limits(maxModelLen, config.max_num_seqs(), batched),
-                    eos, config.seed(), "0");
+            this.core = new EngineCore(model,
+                    new EngineCore.Limits(maxModelLen, config.max_num_seqs(), batched, config.long_prefill_token_threshold()),
+                    new EngineCore.KvConfig(sizing.numBlocks(), config.block_size(), config.enable_prefix_caching()),
+                    () -> PolicySelector.select(policies, schedulerName), eos, config.seed(), "0");
             LOG.info(() -> String.format("loaded %s (%s, %d layers, %.1fM parameters, %s weights) in %.1f s; max_model_len=%d",
                     dir, model.info().modelType(), model.info().numLayers(), model.info().parameterCount() / 1e6,
                     model.info().weightDtype(), (System.nanoTime() - t0) / 1e9, maxModelLen));
@@ -142,5 +167,19 @@ public final class InProcessEngine implements InferenceEngine {
     public EngineStats stats() { return core.stats(); }
 
     @Override
-    public String unhealthyReason() { return core.failure(); }
+    public String unhealthyReason() {
+        String failure = core.failure();
+        if (failure != null) return failure;
+        if (PolicySelector.select(policies, schedulerName) == null) {
+            return "no scheduling policy" + (schedulerName.isEmpty() ? "" : " named '" + schedulerName + "'")
+                    + " (requests wait until a scheduler bundle is started)";
+        }
+        return null;
+    }
+
+    /** Called by DS after {@link #policies} changed: the loop may be waiting for a policy. */
+    void policiesChanged(Map<String, Object> properties) {
+        EngineCore c = core;
+        if (c != null) c.wakeUp();
+    }
 }

@@ -2,76 +2,87 @@
 package dev.dpserve.engine;
 
 import dev.dpserve.api.model.CausalLm;
+import dev.dpserve.api.model.KvCacheLayout;
 import dev.dpserve.api.model.ModelInfo;
-import dev.dpserve.api.model.SequenceCache;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
- * A scheduling test double: its "KV cache" is the token history, and the logits for the next
- * token are a pure function of the whole history. Any scheduling mistake (a token fed twice,
- * skipped, or at the wrong position) changes every later output. It also records each forward
- * batch and counts open caches so tests can check budgets and leaks.
+ * A scheduling test double: its paged "KV cache" stores, per slot, the token and the position
+ * written there, and the logits for the next token are a pure function of the whole history read
+ * back through the block table. Any scheduling or paging mistake (a token fed twice, skipped, at
+ * the wrong position, a wrong or stale block, a bad prefix share) either fails the read check or
+ * changes every later output. It also records each forward batch so tests can check budgets.
  */
 final class HistoryHashModel implements CausalLm {
 
     final int vocab;
     final List<int[]> batchShapes = new ArrayList<>(); // tokens per entry, per forward call
-    int openCaches;
+    private int[] slotTokens;    // (numBlocks * blockSize,)
+    private int[] slotPositions; // (numBlocks * blockSize,) -1 = never written
+    private int blockSize;
 
     HistoryHashModel(int vocab) {
         this.vocab = vocab;
     }
 
-    final class History implements SequenceCache {
-        final int capacity;
-        int[] tokens = new int[0];
-        boolean closed;
-
-        History(int capacity) {
-            this.capacity = capacity;
-        }
-
-        @Override public int length() { return tokens.length; }
-        @Override public int capacity() { return capacity; }
-        @Override public void truncate(int length) { tokens = Arrays.copyOf(tokens, length); }
-
-        @Override
-        public void close() {
-            if (!closed) openCaches--;
-            closed = true;
-        }
-    }
-
     @Override
     public ModelInfo info() {
-        return new ModelInfo("test", "HistoryHash", vocab, 4096, 8, 1, 0, 0, "F32", 0);
+        return new ModelInfo("test", "HistoryHash", vocab, 4096, 8, 1, 0, 0, "F32", 8);
     }
 
     @Override
-    public SequenceCache newSequence(int capacity) {
-        openCaches++;
-        return new History(capacity);
+    public KvCacheLayout kvCacheLayout() {
+        return new KvCacheLayout(1, 2, KvCacheLayout.DENSE);
     }
 
     @Override
-    public float[][] forward(List<BatchEntry> batch) {
+    public void allocateKvCache(int numBlocks, int blockSize) {
+        this.blockSize = blockSize;
+        slotTokens = new int[numBlocks * blockSize];
+        slotPositions = new int[numBlocks * blockSize];
+        Arrays.fill(slotPositions, -1);
+    }
+
+    @Override
+    public synchronized float[][] forward(List<BatchEntry> batch) {
+        if (slotTokens == null) throw new IllegalStateException("no KV cache");
         float[][] out = new float[batch.size()][];
         int[] shape = new int[batch.size()];
         for (int i = 0; i < batch.size(); i++) {
-            History h = (History) batch.get(i).cache();
-            if (h.closed) throw new IllegalStateException("forward on a closed cache");
-            int[] add = batch.get(i).tokens();
+            BatchEntry e = batch.get(i);
+            int[] add = e.tokens();
+            if (add.length == 0) throw new IllegalArgumentException("empty entry");
             shape[i] = add.length;
-            int[] all = Arrays.copyOf(h.tokens, h.tokens.length + add.length);
-            System.arraycopy(add, 0, all, h.tokens.length, add.length);
-            if (all.length > h.capacity) throw new IllegalStateException("cache overflow");
-            h.tokens = all;
-            out[i] = logitsFor(all);
+            for (int j = 0; j < add.length; j++) {
+                int slot = slot(e.blockTable(), e.startPosition() + j);
+                slotTokens[slot] = add[j];
+                slotPositions[slot] = e.startPosition() + j;
+            }
+        }
+        for (int i = 0; i < batch.size(); i++) {
+            BatchEntry e = batch.get(i);
+            if (!e.wantLogits()) continue;
+            int[] history = new int[e.startPosition() + e.tokens().length];
+            for (int p = 0; p < history.length; p++) {
+                int slot = slot(e.blockTable(), p);
+                if (slotPositions[slot] != p) {
+                    throw new IllegalStateException("position " + p + " reads slot " + slot + " holding position " + slotPositions[slot]);
+                }
+                history[p] = slotTokens[slot];
+            }
+            out[i] = logitsFor(history);
         }
         batchShapes.add(shape);
         return out;
+    }
+
+    private int slot(int[] table, int p) {
+        int b = p / blockSize;
+        if (b >= table.length) throw new IllegalArgumentException("position " + p + " beyond a table of " + table.length + " blocks");
+        if (table[b] == 0) throw new IllegalArgumentException("position " + p + " in the null block");
+        return table[b] * blockSize + p % blockSize;
     }
 
     /** Deterministic pseudo-logits in [-4, 4) from the full history. */
@@ -87,6 +98,10 @@ final class HistoryHashModel implements CausalLm {
             logits[v] = ((x >>> 40) / (float) (1L << 24)) * 8f - 4f;
         }
         return logits;
+    }
+
+    synchronized List<int[]> shapes() {
+        return new ArrayList<>(batchShapes);
     }
 
     @Override

@@ -2,9 +2,9 @@
 package dev.dpserve.model.llama;
 
 import dev.dpserve.api.model.CausalLm;
+import dev.dpserve.api.model.KvCacheLayout;
 import dev.dpserve.api.model.ModelInfo;
 import dev.dpserve.api.model.ModelSource;
-import dev.dpserve.api.model.SequenceCache;
 import dev.dpserve.api.tensor.DType;
 import dev.dpserve.api.tensor.KernelBackend;
 import dev.dpserve.api.tensor.Tensor;
@@ -13,8 +13,7 @@ import dev.dpserve.model.safetensors.Tensors;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.IdentityHashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.function.Function;
@@ -46,6 +45,10 @@ public final class LlamaModel implements CausalLm {
 
     // ---- RoPE
     private final double[] invFreq;   // (headDim/2,) after rope_scaling
+
+    // ---- paged KV cache
+    private float[][] kvBlocks; // (numBlocks,) each (numLayers, blockSize, 2, kvDim) or null until first written
+    private int blockSize;
 
     private Scratch scratch;
     private boolean closed;
@@ -201,10 +204,18 @@ public final class LlamaModel implements CausalLm {
     }
 
     @Override
-    public SequenceCache newSequence(int capacity) {
+    public KvCacheLayout kvCacheLayout() {
+        return new KvCacheLayout(config.numLayers(), 2 * config.kvDim(), KvCacheLayout.DENSE);
+    }
+
+    @Override
+    public void allocateKvCache(int numBlocks, int blockSize) {
         ensureOpen();
-        if (capacity <= 0) throw new IllegalArgumentException("capacity must be positive, got " + capacity);
-        return new LlamaCache(capacity);
+        if (numBlocks < 1 || blockSize < 1) throw new IllegalArgumentException("KV cache of " + numBlocks + " blocks x " + blockSize + " tokens");
+        long floats = (long) config.numLayers() * blockSize * 2 * config.kvDim();
+        if (floats > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("block size " + blockSize + " makes a block too large");
+        this.kvBlocks = new float[numBlocks][];
+        this.blockSize = blockSize;
     }
 
     // ---------------------------------------------------------------- forward
@@ -212,39 +223,54 @@ public final class LlamaModel implements CausalLm {
     @Override
     public float[][] forward(List<BatchEntry> batch) {
         ensureOpen();
+        if (kvBlocks == null) throw new IllegalStateException("allocateKvCache first");
         int e = batch.size();
-        LlamaCache[] caches = new LlamaCache[e];
         int total = 0;
-        Set<LlamaCache> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        int withLogits = 0;
+        Set<Long> written = new HashSet<>();
         for (int i = 0; i < e; i++) {
             BatchEntry entry = batch.get(i);
-            if (!(entry.cache() instanceof LlamaCache c) || c.owner() != this) {
-                throw new IllegalArgumentException("batch entry " + i + ": cache was not created by this model");
-            }
-            if (c.keys == null) throw new IllegalArgumentException("batch entry " + i + ": cache is closed");
-            if (!seen.add(c)) throw new IllegalArgumentException("batch entry " + i + ": the same cache twice in one batch");
             int n = entry.tokens().length;
             if (n == 0) throw new IllegalArgumentException("batch entry " + i + ": no tokens");
-            if (c.length + n > c.capacity) {
-                throw new IllegalArgumentException("batch entry " + i + ": " + c.length + " + " + n + " tokens exceed the cache capacity " + c.capacity);
+            int start = entry.startPosition();
+            if (start < 0) throw new IllegalArgumentException("batch entry " + i + ": negative start position " + start);
+            int end = start + n;
+            if ((long) entry.blockTable().length * blockSize < end) {
+                throw new IllegalArgumentException("batch entry " + i + ": a block table of " + entry.blockTable().length
+                        + " blocks cannot hold positions up to " + end);
+            }
+            for (int b = 0; b < (end + blockSize - 1) / blockSize; b++) {
+                int id = entry.blockTable()[b];
+                if (id < 0 || id >= kvBlocks.length) throw new IllegalArgumentException("batch entry " + i + ": block " + id + " outside the cache");
+                if (b * blockSize < start && kvBlocks[id] == null) {
+                    throw new IllegalArgumentException("batch entry " + i + ": block " + id + " holds no cached positions");
+                }
+            }
+            for (int p = start; p < end; p++) {
+                if (!written.add(slot(entry.blockTable(), p))) {
+                    throw new IllegalArgumentException("batch entry " + i + ": the KV slot of position " + p + " is written twice in one batch");
+                }
             }
             for (int tok : entry.tokens()) {
                 if (tok < 0 || tok >= config.vocabSize()) throw new IllegalArgumentException("batch entry " + i + ": token " + tok + " outside the vocabulary");
             }
-            caches[i] = c;
             total += n;
+            if (entry.wantLogits()) withLogits++;
         }
         if (e == 0) return new float[0][];
+        for (long slot : written) {
+            int id = (int) (slot / blockSize);
+            if (kvBlocks[id] == null) kvBlocks[id] = new float[config.numLayers() * blockSize * 2 * config.kvDim()];
+        }
 
-        Scratch s = scratch(total, e);
+        Scratch s = scratch(total, Math.max(withLogits, 1));
         int hidden = config.hiddenSize();
         int t = 0;
         for (int i = 0; i < e; i++) {
             int[] tokens = batch.get(i).tokens();
-            caches[i].reserve(caches[i].length + tokens.length);
             for (int j = 0; j < tokens.length; j++, t++) {
                 Tensors.readRow(embedTokens, tokens[j], s.x, t * hidden);
-                ropeAngles(s, t, caches[i].length + j);
+                ropeAngles(s, t, batch.get(i).startPosition() + j);
             }
         }
 
@@ -256,7 +282,7 @@ public final class LlamaModel implements CausalLm {
             layer.v().apply(s.xb, total, s.v);
             rotate(s.q, s, total, config.numHeads());
             rotate(s.k, s, total, config.numKvHeads());
-            attention(l, batch, caches, s);
+            attention(l, batch, s);
             layer.o().apply(s.att, total, s.proj);
             addInPlace(s.x, s.proj, total * hidden);
 
@@ -272,19 +298,25 @@ public final class LlamaModel implements CausalLm {
             addInPlace(s.x, s.proj, total * hidden);
         }
 
-        t = 0;
-        for (int i = 0; i < e; i++) {
-            int n = batch.get(i).tokens().length;
-            t += n;
-            caches[i].length += n;
-            System.arraycopy(s.x, (t - 1) * hidden, s.lastHidden, i * hidden, hidden);
-        }
-        rmsNorm(s.lastHidden, finalNorm, s.lastNormed, e);
-        int vocab = config.vocabSize();
-        lmHead.apply(s.lastNormed, e, s.logits);
         float[][] out = new float[e][];
-        for (int i = 0; i < e; i++) out[i] = Arrays.copyOfRange(s.logits, i * vocab, (i + 1) * vocab);
+        if (withLogits == 0) return out;
+        t = 0;
+        for (int i = 0, r = 0; i < e; i++) {
+            t += batch.get(i).tokens().length;
+            if (batch.get(i).wantLogits()) System.arraycopy(s.x, (t - 1) * hidden, s.lastHidden, r++ * hidden, hidden);
+        }
+        rmsNorm(s.lastHidden, finalNorm, s.lastNormed, withLogits);
+        int vocab = config.vocabSize();
+        lmHead.apply(s.lastNormed, withLogits, s.logits);
+        for (int i = 0, r = 0; i < e; i++) {
+            if (batch.get(i).wantLogits()) out[i] = Arrays.copyOfRange(s.logits, r * vocab, ++r * vocab);
+        }
         return out;
+    }
+
+    /** Global KV slot of position {@code p}: block id × block size + offset in the block. */
+    private long slot(int[] blockTable, int p) {
+        return (long) blockTable[p / blockSize] * blockSize + p % blockSize;
     }
 
     private void rmsNorm(float[] x, float[] weight, float[] out, int rows) {
@@ -331,50 +363,63 @@ public final class LlamaModel implements CausalLm {
     }
 
     /**
-     * Appends this layer's keys and values to each entry's cache, then computes causal attention
-     * per (entry, head): query i of an entry starting at cache position p0 sees positions
-     * [0, p0 + i] (or the sliding window ending there).
+     * Writes this layer's keys and values of every entry into their slots, then computes causal
+     * attention per (entry, head): the query at position p sees positions [0, p] (or the sliding
+     * window ending there), read through the entry's block table.
      */
-    private void attention(int layer, List<BatchEntry> batch, LlamaCache[] caches, Scratch s) {
+    private void attention(int layer, List<BatchEntry> batch, Scratch s) {
         int kvDim = config.kvDim();
-        int[] firstToken = new int[caches.length];
+        int e = batch.size();
+        int[] firstToken = new int[e];
         long work = 0;
-        for (int i = 0, t = 0; i < caches.length; i++) {
-            int n = batch.get(i).tokens().length;
+        for (int i = 0, t = 0; i < e; i++) {
+            BatchEntry entry = batch.get(i);
+            int n = entry.tokens().length;
             firstToken[i] = t;
-            System.arraycopy(s.k, t * kvDim, caches[i].keys[layer], caches[i].length * kvDim, n * kvDim);
-            System.arraycopy(s.v, t * kvDim, caches[i].values[layer], caches[i].length * kvDim, n * kvDim);
-            work += (long) n * (caches[i].length + n);
-            t += n;
+            for (int j = 0; j < n; j++, t++) {
+                int p = entry.startPosition() + j;
+                float[] block = kvBlocks[entry.blockTable()[p / blockSize]];
+                int off = kvOffset(layer, p % blockSize);
+                System.arraycopy(s.k, t * kvDim, block, off, kvDim);
+                System.arraycopy(s.v, t * kvDim, block, off + kvDim, kvDim);
+            }
+            work += (long) n * (entry.startPosition() + n);
         }
         int heads = config.numHeads();
-        IntStream tasks = IntStream.range(0, caches.length * heads);
+        IntStream tasks = IntStream.range(0, e * heads);
         // a hand-off to the common pool only pays off for long prefills
         if (work * heads * config.headDim() > (1 << 20)) tasks = tasks.parallel();
         tasks.forEach(task -> {
             int i = task / heads;
-            attendHead(layer, task % heads, caches[i], firstToken[i], batch.get(i).tokens().length, s);
+            attendHead(layer, task % heads, batch.get(i), firstToken[i], s);
         });
     }
 
-    private void attendHead(int layer, int h, LlamaCache cache, int t0, int n, Scratch s) {
+    /** Offset of (layer, slot in block) inside a block array: the key there, the value kvDim later. */
+    private int kvOffset(int layer, int slotInBlock) {
+        return (layer * blockSize + slotInBlock) * 2 * config.kvDim();
+    }
+
+    private void attendHead(int layer, int h, BatchEntry entry, int t0, Scratch s) {
         int headDim = config.headDim();
         int qDim = config.qDim();
         int kvDim = config.kvDim();
-        int kvOff = (h / (config.numHeads() / config.numKvHeads())) * headDim;
-        float[] keys = cache.keys[layer];
-        float[] values = cache.values[layer];
+        int kvHeadOff = (h / (config.numHeads() / config.numKvHeads())) * headDim;
+        int[] table = entry.blockTable();
+        int start = entry.startPosition();
+        int n = entry.tokens().length;
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        float[] scores = new float[cache.length + n];
+        float[] scores = new float[start + n];
         for (int i = 0; i < n; i++) {
-            int pos = cache.length + i;
+            int pos = start + i;
             int from = config.slidingWindow() > 0 ? Math.max(0, pos - config.slidingWindow() + 1) : 0;
             int qOff = (t0 + i) * qDim + h * headDim;
             float max = Float.NEGATIVE_INFINITY;
             for (int p = from; p <= pos; p++) {
-                int kOff = p * kvDim + kvOff;
+                float[] block = kvBlocks[table[p / blockSize]];
+                int kOff = kvOffset(layer, p % blockSize) + kvHeadOff;
                 float dot = 0f;
-                for (int d = 0; d < headDim; d++) dot += s.q[qOff + d] * keys[kOff + d];
+                for (int d = 0; d < headDim; d++) dot += s.q[qOff + d] * block[kOff + d];
                 scores[p] = dot * scale;
                 max = Math.max(max, scores[p]);
             }
@@ -388,8 +433,9 @@ public final class LlamaModel implements CausalLm {
             Arrays.fill(s.att, out, out + headDim, 0f);
             for (int p = from; p <= pos; p++) {
                 float w = scores[p] * inv;
-                int vOff = p * kvDim + kvOff;
-                for (int d = 0; d < headDim; d++) s.att[out + d] += w * values[vOff + d];
+                float[] block = kvBlocks[table[p / blockSize]];
+                int vOff = kvOffset(layer, p % blockSize) + kvDim + kvHeadOff;
+                for (int d = 0; d < headDim; d++) s.att[out + d] += w * block[vOff + d];
             }
         }
     }
@@ -446,62 +492,7 @@ public final class LlamaModel implements CausalLm {
         return s;
     }
 
-    // ---------------------------------------------------------------- cache and lifecycle
-
-    /** Per-sequence F32 KV cache, grown on demand up to its capacity. */
-    private final class LlamaCache implements SequenceCache {
-        private final int capacity;
-        private int length;
-        private float[][] keys;   // [layer] (allocated positions, kvDim)
-        private float[][] values; // [layer] (allocated positions, kvDim)
-
-        LlamaCache(int capacity) {
-            this.capacity = capacity;
-            int initial = Math.min(capacity, 64) * config.kvDim();
-            keys = new float[config.numLayers()][initial];
-            values = new float[config.numLayers()][initial];
-        }
-
-        LlamaModel owner() {
-            return LlamaModel.this;
-        }
-
-        void reserve(int positions) {
-            int kvDim = config.kvDim();
-            int allocated = keys[0].length / kvDim;
-            if (positions <= allocated) return;
-            int grown = Math.min(capacity, Math.max(positions, 2 * allocated));
-            for (int l = 0; l < keys.length; l++) {
-                keys[l] = Arrays.copyOf(keys[l], grown * kvDim);
-                values[l] = Arrays.copyOf(values[l], grown * kvDim);
-            }
-        }
-
-        @Override
-        public int length() {
-            return length;
-        }
-
-        @Override
-        public int capacity() {
-            return capacity;
-        }
-
-        @Override
-        public void truncate(int newLength) {
-            if (newLength < 0 || newLength > length) {
-                throw new IllegalArgumentException("truncate to " + newLength + " outside [0, " + length + "]");
-            }
-            length = newLength;
-        }
-
-        @Override
-        public void close() {
-            keys = null;
-            values = null;
-            length = 0;
-        }
-    }
+    // ---------------------------------------------------------------- lifecycle
 
     private void ensureOpen() {
         if (closed) throw new IllegalStateException("model is closed");
@@ -512,6 +503,7 @@ public final class LlamaModel implements CausalLm {
         if (closed) return;
         closed = true;
         scratch = null;
+        kvBlocks = null;
         convertedWeights.close();
         checkpoint.close();
     }

@@ -4,8 +4,8 @@ package dev.dpserve.model.bench;
 import dev.dpserve.api.model.CausalLm;
 import dev.dpserve.api.model.CausalLm.BatchEntry;
 import dev.dpserve.api.model.ModelSource;
-import dev.dpserve.api.model.SequenceCache;
 import dev.dpserve.model.ConfigJson;
+import dev.dpserve.model.PagedSequences;
 import dev.dpserve.model.generate.CheckpointGenerator;
 import dev.dpserve.model.llama.LlamaArchitecture;
 import dev.dpserve.tensor.VectorKernelBackend;
@@ -68,24 +68,26 @@ public final class DecodeBench {
 
     /** Prefills {@code batch} prompts, then times {@code steps} batched greedy decode steps; returns tokens/s. */
     private static double run(CausalLm model, int batch, int promptLength, int steps) {
-        List<SequenceCache> caches = new ArrayList<>();
+        PagedSequences pages = new PagedSequences(model, 1 + batch * ((promptLength + steps + 15) / 16), 16);
+        List<PagedSequences.Seq> seqs = new ArrayList<>();
         List<BatchEntry> entries = new ArrayList<>();
         for (int b = 0; b < batch; b++) {
-            SequenceCache c = model.newSequence(promptLength + steps);
-            caches.add(c);
+            PagedSequences.Seq seq = pages.newSequence();
+            seqs.add(seq);
             int[] prompt = new int[promptLength];
             for (int i = 0; i < promptLength; i++) prompt[i] = 2 + (b * 131 + i * 17) % 1000;
-            entries.add(new BatchEntry(c, prompt));
+            entries.add(seq.entry(prompt));
         }
         float[][] logits = model.forward(entries);
+        seqs.forEach(q -> q.advance(promptLength));
         long t0 = System.nanoTime();
         for (int s = 0; s < steps; s++) {
             entries.clear();
-            for (int b = 0; b < batch; b++) entries.add(new BatchEntry(caches.get(b), new int[] {argmax(logits[b])}));
+            for (int b = 0; b < batch; b++) entries.add(seqs.get(b).entry(new int[] {argmax(logits[b])}));
             logits = model.forward(entries);
+            seqs.forEach(q -> q.advance(1));
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        caches.forEach(SequenceCache::close);
         return batch * steps / seconds;
     }
 

@@ -10,9 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dpserve.api.model.CausalLm;
-import dev.dpserve.api.model.CausalLm.BatchEntry;
-import dev.dpserve.api.model.SequenceCache;
 import dev.dpserve.model.Fixtures;
+import dev.dpserve.model.PagedSequences;
 import dev.dpserve.tensor.VectorKernelBackend;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -150,19 +149,16 @@ class CheckpointGeneratorTest {
     }
 
     private static float[] logits(CausalLm model, int[] prompt) {
-        try (SequenceCache cache = model.newSequence(prompt.length)) {
-            return model.forward(List.of(new BatchEntry(cache, prompt)))[0];
-        }
+        return new PagedSequences(model, 1 + (prompt.length + 15) / 16, 16).newSequence().forward(prompt);
     }
 
     private static List<Integer> greedy(CausalLm model, int steps) {
         List<Integer> out = new ArrayList<>();
-        try (SequenceCache cache = model.newSequence(steps + 1)) {
-            int next = CheckpointGenerator.BOS_ID;
-            for (int s = 0; s < steps; s++) {
-                next = Fixtures.argmax(model.forward(List.of(new BatchEntry(cache, new int[] {next})))[0]);
-                out.add(next);
-            }
+        PagedSequences.Seq seq = new PagedSequences(model, 1 + (steps + 16) / 16, 16).newSequence();
+        int next = CheckpointGenerator.BOS_ID;
+        for (int s = 0; s < steps; s++) {
+            next = Fixtures.argmax(seq.forward(new int[] {next}));
+            out.add(next);
         }
         return out;
     }

@@ -8,13 +8,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dpserve.api.model.CausalLm;
-import dev.dpserve.api.model.SequenceCache;
 import dev.dpserve.api.tensor.KernelBackend;
 import dev.dpserve.model.Fixtures;
+import dev.dpserve.model.PagedSequences;
 import dev.dpserve.tensor.JavaKernelBackend;
 import dev.dpserve.tensor.VectorKernelBackend;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -52,14 +51,16 @@ class LlamaGoldenTest {
                 int[] prompt = ints(p.get("prompt"));
                 int[] expectedTokens = ints(p.get("generated"));
                 int[] generated = new int[steps];
-                try (SequenceCache cache = model.newSequence(prompt.length + steps)) {
-                    float[] logits = model.forward(List.of(new CausalLm.BatchEntry(cache, prompt)))[0];
+                {
+                    // block size 4 so that prompts and decodes cross block boundaries
+                    PagedSequences.Seq seq = new PagedSequences(model, 1 + (prompt.length + steps + 3) / 4, 4).newSequence();
+                    float[] logits = seq.forward(prompt);
                     assertEquals(step0[index].length, logits.length);
                     for (int v = 0; v < logits.length; v++) {
                         assertEquals(step0[index][v], logits[v], TOLERANCE, "prompt " + index + " step 0 logit " + v);
                     }
                     for (int k = 0; k < steps; k++) {
-                        if (k > 0) logits = model.forward(List.of(new CausalLm.BatchEntry(cache, new int[] {generated[k - 1]})))[0];
+                        if (k > 0) logits = seq.forward(new int[] {generated[k - 1]});
                         JsonNode step = p.get("steps").get(k);
                         JsonNode ids = step.get("top10_ids");
                         for (int r = 0; r < ids.size(); r++) {
@@ -70,7 +71,7 @@ class LlamaGoldenTest {
                         generated[k] = Fixtures.argmax(logits);
                         assertEquals(expectedTokens[k], generated[k], "prompt " + index + " step " + k);
                     }
-                    assertEquals(prompt.length + steps - 1, cache.length());
+                    assertEquals(prompt.length + steps - 1, seq.length());
                 }
                 assertArrayEquals(expectedTokens, generated);
             }
