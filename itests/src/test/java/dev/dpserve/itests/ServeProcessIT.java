@@ -27,6 +27,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.AfterClass;
+import org.junit.Rule;
+import org.junit.rules.Timeout;
 import org.junit.BeforeClass;
 import org.junit.Test;
 
@@ -36,54 +38,23 @@ import org.junit.Test;
  */
 public class ServeProcessIT {
 
+    /** A hung HTTP exchange must fail the test, not stall the build. */
+    @Rule
+    public final Timeout timeout = Timeout.seconds(180);
+
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static Process server;
-    private static Path log;
-    private static String base;
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private static ServerProcess server;
 
     @BeforeClass
     public static void startServer() throws Exception {
         Path model = TestSupport.fixture("llama-tiny");
         assertTrue("fixture missing: " + model, Files.isRegularFile(model.resolve("model.safetensors")));
-        int port = TestSupport.freePort();
-        base = "http://127.0.0.1:" + port;
-        log = TestSupport.work().resolve("serve-process.log");
-        ProcessBuilder pb = new ProcessBuilder(TestSupport.dist().resolve("bin/dpserve").toString(), "serve", model.toString(),
-                "--host", "127.0.0.1", "--port", Integer.toString(port), "--served-model-name", "llama-tiny",
-                "--max-model-len", "256", "--seed", "1");
-        pb.environment().put("DPSERVE_CACHE_DIR", TestSupport.work().resolve("cache").toString());
-        pb.redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
-        server = pb.start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
-        while (System.nanoTime() < deadline) {
-            if (!server.isAlive()) fail("server exited with " + server.exitValue() + ":\n" + Files.readString(log));
-            try {
-                HttpResponse<String> r = get("/v1/models");
-                // Ready means both: the API answers and the launcher has announced it.
-                if (r.statusCode() == 200 && Files.readString(log).contains("dpserve: serving llama-tiny on http://127.0.0.1:" + port)) return;
-            } catch (IOException notYet) {
-                // not listening yet
-            }
-            Thread.sleep(300);
-        }
-        fail("server did not come up in 180 s:\n" + Files.readString(log));
+        server = ServerProcess.start(model, "llama-tiny", "serve-llama.log", "--max-model-len", "256", "--seed", "1");
     }
 
     @AfterClass
     public static void stopServer() throws Exception {
-        if (server == null) return;
-        long pid = server.pid();
-        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy); // SIGTERM to exactly this PID
-        boolean exited = server.waitFor(60, TimeUnit.SECONDS);
-        if (!exited) {
-            server.destroyForcibly();
-            fail("server " + pid + " ignored SIGTERM for 60 s");
-        }
-        String out = Files.readString(log);
-        // 143 = terminated by SIGTERM after the shutdown hooks ran (the JVM's exit status for it).
-        assertTrue("exit status " + server.exitValue() + "\n" + out, server.exitValue() == 0 || server.exitValue() == 143);
-        assertFalse("no stack traces in the log:\n" + out, out.contains("Exception in thread"));
+        if (server != null) server.close();
     }
 
     @Test
@@ -142,10 +113,10 @@ public class ServeProcessIT {
 
     /** Streams a completion; checks the SSE framing; returns the concatenated text. */
     private static String streamText(String body) throws Exception {
-        HttpRequest req = HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+        HttpRequest req = HttpRequest.newBuilder(URI.create(server.base + "/v1/completions"))
                 .header("Content-Type", "application/json").timeout(Duration.ofSeconds(120))
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build();
-        HttpResponse<java.io.InputStream> r = HTTP.send(req, HttpResponse.BodyHandlers.ofInputStream());
+        HttpResponse<java.io.InputStream> r = server.http.send(req, HttpResponse.BodyHandlers.ofInputStream());
         assertEquals(200, r.statusCode());
         assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"));
         StringBuilder text = new StringBuilder();
@@ -187,7 +158,7 @@ public class ServeProcessIT {
         assertError(post("/v1/completions", "{\"model\":\"llama-tiny\",\"prompt\":[1,2,99999]}"), 400, null);
         assertError(post("/v1/completions", "{\"model\":\"llama-tiny\",\"prompt\":\"\"}"), 400, null);
         assertError(post("/v1/completions", "{\"model\":\"llama-tiny\",\"prompt\":\"x\",\"suffix\":\"y\"}"), 400, null);
-        HttpResponse<String> wrongType = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+        HttpResponse<String> wrongType = server.http.send(HttpRequest.newBuilder(URI.create(server.base + "/v1/completions"))
                 .header("Content-Type", "text/plain").POST(HttpRequest.BodyPublishers.ofString("hello")).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertTrue("non-JSON body: " + wrongType.statusCode(), wrongType.statusCode() == 400 || wrongType.statusCode() == 415);
@@ -222,13 +193,10 @@ public class ServeProcessIT {
     }
 
     private static HttpResponse<String> get(String path) throws IOException, InterruptedException {
-        return HTTP.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30)).GET().build(),
-                HttpResponse.BodyHandlers.ofString());
+        return server.get(path);
     }
 
     private static HttpResponse<String> post(String path, String json) throws IOException, InterruptedException {
-        return HTTP.send(HttpRequest.newBuilder(URI.create(base + path)).header("Content-Type", "application/json")
-                .timeout(Duration.ofSeconds(120)).POST(HttpRequest.BodyPublishers.ofString(json)).build(),
-                HttpResponse.BodyHandlers.ofString());
+        return server.post(path, json);
     }
 }

@@ -13,7 +13,7 @@ import java.util.List;
 final class ModelGenerator {
 
     /** Bump when the default model's shape or the generator's output changes. */
-    static final String DEFAULT_MODEL = "tiny-llama-v1";
+    static final String DEFAULT_MODEL = "tiny-deepseek-v3-v1";
 
     private ModelGenerator() {
     }
@@ -45,7 +45,7 @@ final class ModelGenerator {
         Files.createDirectories(dir.getParent());
         Path tmp = Files.createTempDirectory(dir.getParent(), DEFAULT_MODEL + ".tmp");
         err.println("dpserve: generating the default tiny model (random weights) into " + dir);
-        CheckpointGenerator.generate(CheckpointGenerator.Options.defaults("llama", tmp));
+        CheckpointGenerator.generate(CheckpointGenerator.Options.defaults("deepseek_v3", tmp));
         try {
             Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {

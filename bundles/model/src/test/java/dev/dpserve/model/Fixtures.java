@@ -1,10 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dpserve.api.model.CausalLm;
+import dev.dpserve.api.model.ModelArchitecture;
 import dev.dpserve.api.model.ModelSource;
+import dev.dpserve.api.model.SequenceCache;
 import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.model.deepseek.DeepseekV3Architecture;
 import dev.dpserve.model.llama.LlamaArchitecture;
+import dev.dpserve.tensor.JavaKernelBackend;
+import dev.dpserve.tensor.VectorKernelBackend;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URISyntaxException;
@@ -14,10 +25,15 @@ import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.provider.Arguments;
 
-/** Test fixtures: the golden checkpoints under src/test/resources/fixtures and an NPY reader. */
+/** Test fixtures: the golden checkpoints under src/test/resources/fixtures, their check and an NPY reader. */
 public final class Fixtures {
 
     private Fixtures() {
@@ -31,12 +47,72 @@ public final class Fixtures {
         }
     }
 
+    /** The kernel backends the golden tests run on: the Java reference and the Vector API backend (2 threads). */
+    public static Stream<Arguments> backends() {
+        return Stream.of(
+                Arguments.of("java", (Supplier<KernelBackend>) JavaKernelBackend::new),
+                Arguments.of("vector", (Supplier<KernelBackend>) () -> new VectorKernelBackend(2)));
+    }
+
+    /** Loads {@code dir} with the architecture its config.json model_type names. */
     public static CausalLm load(Path dir, KernelBackend backend, String dtype) {
         try {
-            return new LlamaArchitecture(backend).load(new ModelSource(dir, ConfigJson.read(dir), dtype));
+            Map<String, Object> config = ConfigJson.read(dir);
+            ModelArchitecture arch = String.valueOf(config.get("model_type")).startsWith("deepseek")
+                    ? new DeepseekV3Architecture(backend) : new LlamaArchitecture(backend);
+            return arch.load(new ModelSource(dir, config, dtype));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * Checks a golden fixture (see fixtures/README in the shared fixtures): for all prompts, the 24
+     * greedy tokens, logits within {@code tolerance} on the top-10 ids at every step and on the whole
+     * vocabulary at step 0, prefilling the prompt at once and decoding one token per step.
+     */
+    public static void assertMatchesGolden(Path dir, KernelBackend kernels, double tolerance) throws IOException {
+        JsonNode golden = new ObjectMapper().readTree(dir.resolve("golden.json").toFile());
+        float[][] step0 = readNpy2d(dir.resolve("logits_step0.npy"));
+        try (CausalLm model = load(dir, kernels, "auto")) {
+            int steps = golden.get("steps").asInt();
+            assertEquals(24, steps);
+            assertEquals(8, golden.get("prompts").size());
+            for (JsonNode p : golden.get("prompts")) {
+                int index = p.get("index").asInt();
+                int[] prompt = ints(p.get("prompt"));
+                int[] expectedTokens = ints(p.get("generated"));
+                int[] generated = new int[steps];
+                try (SequenceCache cache = model.newSequence(prompt.length + steps)) {
+                    float[] logits = model.forward(List.of(new CausalLm.BatchEntry(cache, prompt)))[0];
+                    assertEquals(step0[index].length, logits.length);
+                    for (int v = 0; v < logits.length; v++) {
+                        assertEquals(step0[index][v], logits[v], tolerance, "prompt " + index + " step 0 logit " + v);
+                    }
+                    for (int k = 0; k < steps; k++) {
+                        if (k > 0) logits = model.forward(List.of(new CausalLm.BatchEntry(cache, new int[] {generated[k - 1]})))[0];
+                        JsonNode step = p.get("steps").get(k);
+                        JsonNode ids = step.get("top10_ids");
+                        for (int r = 0; r < ids.size(); r++) {
+                            int id = ids.get(r).asInt();
+                            assertEquals(step.get("top10_logits").get(r).asDouble(), logits[id], tolerance,
+                                    "prompt " + index + " step " + k + " logit of " + id);
+                        }
+                        generated[k] = argmax(logits);
+                        assertEquals(expectedTokens[k], generated[k], "prompt " + index + " step " + k);
+                    }
+                    assertEquals(prompt.length + steps - 1, cache.length());
+                }
+                assertArrayEquals(expectedTokens, generated);
+            }
+            assertTrue(model.info().parameterCount() > 0);
+        }
+    }
+
+    private static int[] ints(JsonNode array) {
+        int[] out = new int[array.size()];
+        for (int i = 0; i < out.length; i++) out[i] = array.get(i).asInt();
+        return out;
     }
 
     /** A 2-D little-endian F32 array from an NPY v1/v2 file, C order. */

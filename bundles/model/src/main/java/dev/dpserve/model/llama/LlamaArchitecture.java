@@ -46,7 +46,7 @@ public final class LlamaArchitecture implements ModelArchitecture {
     }
 
     /** The best backend for MATMUL on {@code dtype}; IllegalStateException if none supports it. */
-    static KernelBackend choose(List<KernelBackend> backends, DType dtype) {
+    public static KernelBackend choose(List<KernelBackend> backends, DType dtype) {
         return backends.stream()
                 .filter(b -> b.supports(KernelBackend.Op.MATMUL, dtype))
                 .max(Comparator.comparingInt(KernelBackend::score))

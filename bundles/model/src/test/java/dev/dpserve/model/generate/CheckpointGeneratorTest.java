@@ -78,6 +78,27 @@ class CheckpointGeneratorTest {
     }
 
     @Test
+    void deepseekDefaultsLoadAndGreedyTextIsNotOneRepeatedToken() throws IOException {
+        Path dir = tmp.resolve("deepseek");
+        CheckpointGenerator.generate(CheckpointGenerator.Options.defaults("deepseek_v3", dir));
+        JsonNode config = new ObjectMapper().readTree(dir.resolve("config.json").toFile());
+        assertEquals("deepseek_v3", config.get("model_type").asText());
+        assertEquals("yarn", config.get("rope_scaling").get("type").asText());
+        try (CausalLm model = Fixtures.load(dir, kernels, "auto")) {
+            assertEquals("DeepseekV3ForCausalLM", model.info().architecture());
+            List<Integer> tokens = greedy(model, 24);
+            Set<Integer> distinct = new HashSet<>(tokens.subList(1, tokens.size()));
+            assertTrue(distinct.size() > 8, "greedy tokens " + tokens);
+        }
+        Path bf16 = generate("deepseek-bf16", "--arch", "deepseek_v3", "--heads", "4", "--dtype", "bf16", "--q-lora-rank", "0",
+                "--nextn-layers", "1");
+        try (CausalLm model = Fixtures.load(bf16, kernels, "auto")) {
+            assertEquals("BF16", model.info().weightDtype());
+            for (float v : logits(model, new int[] {0, 1, 2})) assertTrue(Float.isFinite(v));
+        }
+    }
+
+    @Test
     void shardedCheckpointEqualsSingleFile() throws IOException {
         String[] bigger = {"--vocab", "2048", "--hidden", "128", "--intermediate", "256"};
         Path single = generate("single", bigger);
@@ -146,6 +167,11 @@ class CheckpointGeneratorTest {
         assertThrows(IllegalArgumentException.class, () -> CheckpointGenerator.Options.parse("--out", "x", "--layers", "two"));
         assertThrows(IllegalArgumentException.class, () -> CheckpointGenerator.Options.parse("--out", "x", "--heads", "5"));
         assertThrows(IllegalArgumentException.class, () -> CheckpointGenerator.Options.parse("--out", "x", "--seed"));
+        assertThrows(IllegalArgumentException.class,
+                () -> CheckpointGenerator.Options.parse("--out", "x", "--arch", "deepseek_v3", "--experts", "7"));
+        assertThrows(IllegalArgumentException.class,
+                () -> CheckpointGenerator.Options.parse("--out", "x", "--arch", "deepseek_v3", "--experts-per-token", "5"));
+        assertThrows(IllegalArgumentException.class, () -> CheckpointGenerator.Options.parse("--out", "x", "--experts", "x"));
     }
 
     private static float[] logits(CausalLm model, int[] prompt) {

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.itests;
+
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.File;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The built distribution's {@code bin/dpserve serve} running as a real process on loopback.
+ * {@link #close()} stops it by PID (SIGTERM, then a forced kill after 60 s, which fails the test).
+ */
+final class ServerProcess implements AutoCloseable {
+
+    final Process process;
+    final Path log;
+    final String base;
+    final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+    private ServerProcess(Process process, Path log, String base) {
+        this.process = process;
+        this.log = log;
+        this.base = base;
+    }
+
+    /** Starts {@code dpserve serve MODEL --host 127.0.0.1 --port P --served-model-name NAME extra...} and waits until ready. */
+    static ServerProcess start(Path model, String servedName, String logName, String... extra) throws Exception {
+        int port = TestSupport.freePort();
+        Path log = TestSupport.work().resolve(logName);
+        List<String> cmd = new ArrayList<>(List.of(TestSupport.dist().resolve("bin/dpserve").toString(), "serve", model.toString(),
+                "--host", "127.0.0.1", "--port", Integer.toString(port), "--served-model-name", servedName));
+        cmd.addAll(List.of(extra));
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("DPSERVE_CACHE_DIR", TestSupport.work().resolve("cache").toString());
+        pb.redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        ServerProcess s = new ServerProcess(pb.start(), log, "http://127.0.0.1:" + port);
+        String ready = "dpserve: serving " + servedName + " on http://127.0.0.1:" + port;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        while (System.nanoTime() < deadline) {
+            if (!s.process.isAlive()) fail("server exited with " + s.process.exitValue() + ":\n" + Files.readString(log));
+            try {
+                // Ready means both: the API answers and the launcher has announced it.
+                if (s.get("/v1/models").statusCode() == 200 && Files.readString(log).contains(ready)) return s;
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(300);
+        }
+        s.close();
+        fail("server did not come up in 180 s:\n" + Files.readString(log));
+        return null;
+    }
+
+    HttpResponse<String> get(String path) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    HttpResponse<String> post(String path, String json) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(URI.create(base + path)).header("Content-Type", "application/json")
+                .timeout(Duration.ofSeconds(120)).POST(HttpRequest.BodyPublishers.ofString(json)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Override
+    public void close() throws Exception {
+        long pid = process.pid();
+        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy); // SIGTERM to exactly this PID
+        if (!process.waitFor(60, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            fail("server " + pid + " ignored SIGTERM for 60 s");
+        }
+        String out = Files.readString(log);
+        // 143 = terminated by SIGTERM after the shutdown hooks ran (the JVM's exit status for it).
+        assertTrue("exit status " + process.exitValue() + "\n" + out, process.exitValue() == 0 || process.exitValue() == 143);
+        assertFalse("no uncaught exceptions in the log:\n" + out, out.contains("Exception in thread"));
+    }
+}
