@@ -91,6 +91,16 @@ public final class Main {
         engine.put("seed", o.seed);
         engine.put("dtype", o.dtype);
         engine.put("architecture.target", "(dpserve.model.type=" + modelType + ")");
+        engine.put("block.size", o.blockSize);
+        engine.put("enable.prefix.caching", o.enablePrefixCaching);
+        engine.put("gpu.memory.utilization", o.gpuMemoryUtilization);
+        engine.put("device.memory", o.deviceMemory);
+        engine.put("kv.cache.memory", o.kvCacheMemory);
+        engine.put("long.prefill.token.threshold", o.longPrefillTokenThreshold);
+        engine.put("scheduler", o.scheduler);
+        Map<String, Map<String, Object>> configs = new HashMap<>();
+        configs.put("dev.dpserve.engine", engine);
+        if (!o.ascendSchedulerConfig.isEmpty()) configs.put("dev.dpserve.scheduler.ascend", new HashMap<>(o.ascendSchedulerConfig));
 
         Map<String, String> fw = new HashMap<>();
         fw.put("org.osgi.service.http.port", Integer.toString(o.port));
@@ -99,7 +109,7 @@ public final class Main {
         boolean console = o.console || (System.console() != null && System.console().isTerminal());
         FelixRuntime runtime = new FelixRuntime(home);
         Runtime.getRuntime().addShutdownHook(new Thread(runtime::stop, "dpserve-shutdown"));
-        runtime.start(SERVER_FEATURES, fw, Map.of("dev.dpserve.engine", engine), console);
+        runtime.start(SERVER_FEATURES, fw, configs, console);
 
         if (runtime.awaitService("dev.dpserve.api.engine.InferenceEngine", 600_000) == null) {
             if ((runtime.framework().getState() & (org.osgi.framework.Bundle.ACTIVE | org.osgi.framework.Bundle.STARTING)) == 0) {

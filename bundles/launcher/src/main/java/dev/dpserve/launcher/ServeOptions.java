@@ -29,6 +29,15 @@ final class ServeOptions {
     boolean trustRemoteCode;
     int dataParallelSize = 1;
     int tensorParallelSize = 1;
+    int blockSize = 16;
+    boolean enablePrefixCaching = true;
+    double gpuMemoryUtilization = 0.9;
+    long deviceMemory;          // 0 = physical RAM / local ranks
+    long kvCacheMemory;         // 0 = derived from the two above
+    int longPrefillTokenThreshold;
+    String scheduler = "";      // "" = highest-ranked policy (v1)
+    /** ConfigAdmin properties for the prefill-first policy (PID dev.dpserve.scheduler.ascend). */
+    final java.util.Map<String, Object> ascendSchedulerConfig = new java.util.LinkedHashMap<>();
     final List<String> notices = new ArrayList<>();
 
     /** A command-line error: message for the user, exit code 2. */
@@ -75,9 +84,16 @@ final class ServeOptions {
         }, "TP ranks per DP rank (only 1 for now)");
         flag("--enable-expert-parallel", () -> { throw notYet("--enable-expert-parallel"); }, "shard experts over DP x TP");
         value("--quantization", v -> { throw notYet("--quantization " + v); }, "quantization method");
-        flag("--no-enable-prefix-caching", () -> notices.add("--no-enable-prefix-caching: prefix caching is off (dpserve has none yet)"), "disable prefix caching");
-        flag("--enable-prefix-caching", () -> { throw notYet("--enable-prefix-caching"); }, "enable prefix caching");
-        value("--gpu-memory-utilization", v -> { throw notYet("--gpu-memory-utilization"); }, "fraction of device memory for weights + KV cache");
+        flag("--no-enable-prefix-caching", () -> enablePrefixCaching = false, "disable prefix caching");
+        flag("--enable-prefix-caching", () -> enablePrefixCaching = true, "share KV blocks of equal prompt prefixes (default on)");
+        value("--gpu-memory-utilization", v -> gpuMemoryUtilization = fraction("--gpu-memory-utilization", v),
+                "fraction of device memory for weights + KV cache (default 0.9)");
+        value("--block-size", v -> blockSize = intIn("--block-size", v, 1, 4096), "tokens per KV cache block (default 16)");
+        value("--kv-cache-memory", v -> kvCacheMemory = bytes("--kv-cache-memory", v), "KV cache size in bytes (e.g. 2GiB); overrides the fraction");
+        value("--device-memory", v -> deviceMemory = bytes("--device-memory", v), "device memory on CPU (default: physical RAM / local ranks)");
+        value("--long-prefill-token-threshold", v -> longPrefillTokenThreshold = intIn("--long-prefill-token-threshold", v, 0, Integer.MAX_VALUE),
+                "most tokens of one request per step (0 = off)");
+        value("--scheduler", v -> scheduler = v, "scheduling policy by name: v1 (default) or ascend");
         value("--additional-config", this::setAdditionalConfig, "JSON with backend-specific settings");
     }
 
@@ -170,13 +186,60 @@ final class ServeOptions {
             String key = it.next();
             JsonNode v = node.get(key);
             switch (key) {
-                case "ascend_scheduler_config" -> {
-                    if (v.path("enabled").asBoolean(false)) throw notYet("--additional-config ascend_scheduler_config.enabled");
-                }
+                case "ascend_scheduler_config" -> setAscendSchedulerConfig(v);
                 case "torchair_graph_config" -> notices.add("--additional-config torchair_graph_config: accepted, no meaning on this backend (no graph compilation)");
                 default -> notices.add("--additional-config " + key + ": unknown key, ignored");
             }
         }
+    }
+
+    /** vllm-ascend's ascend_scheduler_config: enabled selects the prefill-first policy; its keys configure it. */
+    private void setAscendSchedulerConfig(JsonNode v) throws UsageException {
+        if (!v.isObject()) throw new UsageException("--additional-config ascend_scheduler_config must be a JSON object");
+        if (!v.path("enabled").asBoolean(false)) return;
+        for (Iterator<String> it = v.fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            JsonNode value = v.get(key);
+            switch (key) {
+                case "enabled" -> { }
+                case "enable_chunked_prefill" -> {
+                    // vllm-ascend falls back to the upstream V1 scheduler entirely.
+                    if (value.asBoolean(false)) {
+                        notices.add("ascend_scheduler_config.enable_chunked_prefill=true: using the V1 scheduler, as vllm-ascend does");
+                        return;
+                    }
+                }
+                case "policy" -> {
+                    if (!value.asText().equals("fcfs")) throw new UsageException("ascend_scheduler_config.policy: only \"fcfs\" is supported, got " + value);
+                }
+                case "max_long_partial_prefills" -> ascendSchedulerConfig.put("max.long.partial.prefills", value.asInt());
+                case "long_prefill_token_threshold" -> ascendSchedulerConfig.put("long.prefill.token.threshold", value.asInt());
+                default -> notices.add("--additional-config ascend_scheduler_config." + key + ": no meaning here, ignored");
+            }
+        }
+        scheduler = "ascend";
+    }
+
+    private static double fraction(String flag, String v) throws UsageException {
+        try {
+            double d = Double.parseDouble(v.trim());
+            if (!(d > 0 && d <= 1)) throw new UsageException("argument " + flag + ": must be in (0, 1], got " + v);
+            return d;
+        } catch (NumberFormatException e) {
+            throw new UsageException("argument " + flag + ": invalid float value: '" + v + "'");
+        }
+    }
+
+    /** Bytes with an optional unit: 123, 512MiB, 2GiB, 2GB, 1.5G. */
+    static long bytes(String flag, String v) throws UsageException {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i)\\s*([0-9]+(?:\\.[0-9]+)?)\\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)\\s*").matcher(v);
+        if (!m.matches()) throw new UsageException("argument " + flag + ": invalid size '" + v + "' (examples: 2GiB, 512MiB, 1073741824)");
+        double n = Double.parseDouble(m.group(1));
+        String unit = m.group(2).toLowerCase(java.util.Locale.ROOT);
+        boolean binary = unit.endsWith("ib") || unit.length() == 1;
+        double base = binary ? 1024 : 1000;
+        int power = unit.isEmpty() || unit.equals("b") ? 0 : "kmgt".indexOf(unit.charAt(0)) + 1;
+        return (long) (n * Math.pow(base, power));
     }
 
     private static UsageException notYet(String what) {

@@ -39,8 +39,29 @@ class ServeOptionsTest {
         assertEquals(64, o.maxNumBatchedTokens);
         assertEquals("float16", o.dtype);
         assertTrue(o.trustRemoteCode);
-        assertEquals(2, o.notices.size(), o.notices.toString());
-        assertTrue(o.notices.get(1).contains("torchair_graph_config"));
+        assertEquals(1, o.notices.size(), o.notices.toString());
+        assertTrue(o.notices.get(0).contains("torchair_graph_config"));
+        assertEquals(false, o.enablePrefixCaching);
+    }
+
+    @Test
+    void kvAndSchedulerFlags() throws Exception {
+        ServeOptions o = ServeOptions.parse(List.of("--block-size", "32", "--gpu-memory-utilization", "0.5", "--kv-cache-memory", "2GiB",
+                "--device-memory", "16GB", "--long-prefill-token-threshold", "256",
+                "--additional-config", "{\"ascend_scheduler_config\":{\"enabled\":true,\"max_long_partial_prefills\":2}}"));
+        assertEquals(32, o.blockSize);
+        assertEquals(0.5, o.gpuMemoryUtilization);
+        assertEquals(2L << 30, o.kvCacheMemory);
+        assertEquals(16_000_000_000L, o.deviceMemory);
+        assertEquals(256, o.longPrefillTokenThreshold);
+        assertEquals("ascend", o.scheduler);
+        assertEquals(2, o.ascendSchedulerConfig.get("max.long.partial.prefills"));
+        ServeOptions chunked = ServeOptions.parse(List.of("--additional-config",
+                "{\"ascend_scheduler_config\":{\"enabled\":true,\"enable_chunked_prefill\":true}}"));
+        assertEquals("", chunked.scheduler);
+        assertEquals("", ServeOptions.parse(List.of("--additional-config", "{\"ascend_scheduler_config\":{\"enabled\":false}}")).scheduler);
+        assertTrue(message("--gpu-memory-utilization", "1.5").contains("(0, 1]"));
+        assertTrue(message("--kv-cache-memory", "lots").contains("invalid size"));
     }
 
     @Test
@@ -69,8 +90,7 @@ class ServeOptionsTest {
             }
         }
         assertEquals(List.of("--data-parallel-size", "--data-parallel-size-local", "--data-parallel-address", "--data-parallel-rpc-port",
-                "--tensor-parallel-size", "--enable-expert-parallel", "--quantization", "--gpu-memory-utilization",
-                "--additional-config"), refused);
+                "--tensor-parallel-size", "--enable-expert-parallel", "--quantization"), refused);
         ServeOptions.UsageException whole = assertThrows(ServeOptions.UsageException.class, () -> ServeOptions.parse(SEED_NODE0));
         assertTrue(whole.getMessage().contains("not supported yet"), whole.getMessage());
     }
