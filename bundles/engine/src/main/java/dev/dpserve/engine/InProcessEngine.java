@@ -28,6 +28,7 @@ import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Modified;
 import org.osgi.service.component.annotations.FieldOption;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
@@ -51,7 +52,8 @@ public final class InProcessEngine implements InferenceEngine {
     private final Tokenizer tokenizer;
     private final EngineCore core;
     private final ModelCard card;
-    private final String schedulerName;
+    private volatile String schedulerName;
+    private final EngineConfig activated;
 
     @Reference(name = "schedulingPolicy", service = SchedulingPolicy.class, cardinality = ReferenceCardinality.MULTIPLE,
             policy = ReferencePolicy.DYNAMIC, fieldOption = FieldOption.REPLACE, bind = "policiesChanged",
@@ -68,6 +70,7 @@ public final class InProcessEngine implements InferenceEngine {
         this.tokenizer = loadTokenizer(dir, tokenizerFactories);
         this.model = architecture.load(new ModelSource(dir, hfConfig, config.dtype()));
         this.schedulerName = config.scheduler().strip();
+        this.activated = config;
         try {
             int maxModelLen = resolveMaxModelLen(config.max_model_len(), model.info().maxPositionEmbeddings());
             int batched = config.max_num_batched_tokens() > 0 ? config.max_num_batched_tokens() : Math.max(2048, maxModelLen);
@@ -95,6 +98,35 @@ public final class InProcessEngine implements InferenceEngine {
             model.close();
             throw e;
         }
+    }
+
+    /**
+     * A configuration update while running: the scheduling policy switches at the next step
+     * boundary (nothing is lost); other changes need the component restarted and are only logged.
+     */
+    @Modified
+    void modified(EngineConfig config) {
+        String name = config.scheduler().strip();
+        if (!name.equals(schedulerName)) {
+            LOG.info("scheduling policy: '" + schedulerName + "' -> '" + name + "' at the next step");
+            schedulerName = name;
+            policiesChanged(Map.of());
+        }
+        if (!sameExceptScheduler(activated, config)) {
+            LOG.warning("engine configuration changed; settings other than the scheduler apply after a restart"
+                    + " (scr:disable/scr:enable dev.dpserve.engine.InProcessEngine, or restart dpserve)");
+        }
+    }
+
+    private static boolean sameExceptScheduler(EngineConfig a, EngineConfig b) {
+        return a.model().equals(b.model()) && a.served_model_name().equals(b.served_model_name())
+                && a.max_model_len() == b.max_model_len() && a.max_num_seqs() == b.max_num_seqs()
+                && a.max_num_batched_tokens() == b.max_num_batched_tokens() && a.seed() == b.seed()
+                && a.dtype().equals(b.dtype()) && a.block_size() == b.block_size()
+                && a.enable_prefix_caching() == b.enable_prefix_caching()
+                && a.gpu_memory_utilization() == b.gpu_memory_utilization() && a.device_memory() == b.device_memory()
+                && a.kv_cache_memory() == b.kv_cache_memory()
+                && a.long_prefill_token_threshold() == b.long_prefill_token_threshold();
     }
 
     static int resolveMaxModelLen(int requested, int modelLimit) {

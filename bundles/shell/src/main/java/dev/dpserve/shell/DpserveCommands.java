@@ -10,7 +10,10 @@ import java.util.Dictionary;
 import java.util.List;
 import java.util.TreeMap;
 import org.apache.felix.service.command.Descriptor;
+import org.osgi.framework.Constants;
 import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.framework.ServiceReference;
+import dev.dpserve.api.scheduler.SchedulingPolicy;
 import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
 import org.osgi.service.component.annotations.Component;
@@ -24,7 +27,8 @@ import org.osgi.service.component.annotations.ReferencePolicyOption;
         "osgi.command.scope=dpserve",
         "osgi.command.function=status",
         "osgi.command.function=models",
-        "osgi.command.function=config"})
+        "osgi.command.function=config",
+        "osgi.command.function=scheduler"})
 public final class DpserveCommands {
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
@@ -34,6 +38,50 @@ public final class DpserveCommands {
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
     private volatile ConfigurationAdmin configAdmin;
+
+    @Reference(service = SchedulingPolicy.class, cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    private volatile List<ServiceReference<SchedulingPolicy>> policies;
+
+    @Descriptor("the active scheduling policy and the registered ones")
+    public String scheduler() {
+        StringBuilder sb = new StringBuilder();
+        List<InferenceEngine> current = engines;
+        if (current != null) {
+            for (InferenceEngine e : current) {
+                String active = e.stats().scheduler();
+                sb.append("engine ").append(e.stats().engineName()).append(": active policy ")
+                        .append(active == null || active.isEmpty() ? "(none: requests wait)" : active).append('\n');
+            }
+        }
+        List<ServiceReference<SchedulingPolicy>> refs = policies;
+        if (refs == null || refs.isEmpty()) {
+            sb.append("no scheduling policy registered");
+        } else {
+            sb.append("registered:");
+            for (ServiceReference<SchedulingPolicy> r : refs) {
+                Object ranking = r.getProperty(Constants.SERVICE_RANKING);
+                sb.append("\n  ").append(r.getProperty(SchedulingPolicy.NAME)).append("  (bundle ")
+                        .append(r.getBundle().getSymbolicName()).append(", service.ranking ")
+                        .append(ranking == null ? 0 : ranking).append(')');
+            }
+        }
+        return sb.toString();
+    }
+
+    @Descriptor("switch the scheduling policy at the next step boundary; requests carry over")
+    public String scheduler(@Descriptor("policy name (v1, ascend), or \"\" for the highest ranking") String name)
+            throws IOException {
+        ConfigurationAdmin ca = configAdmin;
+        if (ca == null) return "ConfigAdmin is not available";
+        Configuration c = ca.getConfiguration("dev.dpserve.engine", "?");
+        Dictionary<String, Object> props = c.getProperties();
+        if (props == null) return "no engine configuration (dev.dpserve.engine)";
+        props.put("scheduler", name);
+        c.update(props);
+        return "scheduler set to " + (name.isEmpty() ? "the highest-ranked policy" : "'" + name + "'")
+                + " (takes effect at the next step)";
+    }
 
     @Descriptor("model, engine and requests running/waiting")
     public String status() {
@@ -50,6 +98,9 @@ public final class DpserveCommands {
             sb.append(String.format("engine %s: %s; running %d, waiting %d; finished %d; prompt tokens %d, generated tokens %d, steps %d%n",
                     s.engineName(), health == null ? "healthy" : "UNHEALTHY: " + health, s.running(), s.waiting(),
                     s.finishedRequests(), s.promptTokens(), s.generationTokens(), s.steps()));
+            sb.append(String.format("  scheduler %s; KV blocks %d/%d used (%.1f%%); prefix cache hits %d of %d tokens; preemptions %d%n",
+                    s.scheduler() == null || s.scheduler().isEmpty() ? "(none)" : s.scheduler(), s.kvBlocksUsed(), s.kvBlocksTotal(),
+                    100 * s.kvCacheUsage(), s.prefixCacheHits(), s.prefixCacheQueries(), s.preemptions()));
         }
         return sb.toString().stripTrailing();
     }
