@@ -188,6 +188,14 @@ public class ServerBundlesIT {
         assertEquals(200, models.getResponseCode());
         assertEquals("tiny", new ObjectMapper().readTree(models.getInputStream()).path("data").path(0).path("id").asText());
 
+        HttpURLConnection chat = post("/v1/chat/completions", "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],"
+                + "\"max_completion_tokens\":4,\"temperature\":0,\"ignore_eos\":true}");
+        assertEquals(200, chat.getResponseCode());
+        JsonNode chatBody = new ObjectMapper().readTree(chat.getInputStream());
+        assertEquals("chat.completion", chatBody.path("object").asText());
+        assertEquals("assistant", chatBody.path("choices").path(0).path("message").path("role").asText());
+        assertEquals(4, chatBody.path("usage").path("completion_tokens").asInt());
+
         HttpURLConnection bad = post("/v1/completions", "{\"model\":\"tiny\",\"prompt\":\"x\",\"temperature\":-1}");
         assertEquals(400, bad.getResponseCode());
         try (InputStream err = bad.getErrorStream()) {

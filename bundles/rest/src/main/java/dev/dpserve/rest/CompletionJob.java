@@ -98,8 +98,19 @@ final class CompletionJob {
         this.unfinished = choices.size();
     }
 
+    /**
+     * How the prompt length and max_tokens are checked against max_model_len; vLLM's two
+     * endpoints differ. COMPLETIONS: the prompt must fit in max_model_len - max_tokens.
+     * CHAT: the prompt must be shorter than max_model_len, then prompt + max_tokens must fit.
+     */
+    enum LengthRule { COMPLETIONS, CHAT }
+
     /** Tokenizes and validates every prompt; nothing reaches the engine yet. */
     static CompletionJob prepare(String id, CompletionRequest request, InferenceEngine engine) {
+        return prepare(id, request, engine, LengthRule.COMPLETIONS);
+    }
+
+    static CompletionJob prepare(String id, CompletionRequest request, InferenceEngine engine, LengthRule rule) {
         ModelCard card = engine.model();
         Tokenizer tokenizer = engine.tokenizer();
         int vocab = Math.min(card.vocabSize(), tokenizer.vocabSize());
@@ -125,7 +136,8 @@ final class CompletionJob {
                 }
             }
             if (ids.length == 0) throw CompletionRequestParser.emptyPrompt();
-            SamplingParams sampling = sampling(request, ids.length, maxModelLen);
+            SamplingParams sampling = rule == LengthRule.CHAT ? chatSampling(request, ids.length, maxModelLen)
+                    : sampling(request, ids.length, maxModelLen);
             String echo = !request.echo() ? null
                     : prompt.isText() && !truncated ? prompt.text() : tokenizer.decode(ids, false);
             rendered.add(new RenderedPrompt(ids, echo, sampling));
@@ -143,17 +155,36 @@ final class CompletionJob {
         } else {
             maxTokens = requested;
         }
-        // Constructing validates the values (InvalidRequestException carries vLLM's message and param).
-        SamplingParams sp = new SamplingParams(r.temperature(), r.topP(), r.topK(), r.minP(), r.seed(), maxTokens,
-                r.minTokens(), r.stopTokenIds(), r.ignoreEos(), r.logprobs() == null ? -1 : r.logprobs());
+        SamplingParams sp = samplingParams(r, maxTokens);
         if (requested != null && promptLen > maxModelLen - maxTokens) {
             if (maxTokens < maxModelLen) throw contextTooLong(maxModelLen - maxTokens, promptLen);
-            throw OpenAiError.badRequest("'max_tokens' or 'max_completion_tokens' is too large: " + maxTokens
-                    + ". This model's maximum context length is " + maxModelLen + " tokens and your request has "
-                    + promptLen + " input tokens (" + maxTokens + " > " + maxModelLen + " - " + promptLen + ").",
-                    "max_tokens");
+            throw maxTokensTooLarge(maxTokens, maxModelLen, promptLen);
         }
         return sp;
+    }
+
+    /** vLLM's chat rule (serving_engine._validate_input): no room left at all is "too long". */
+    private static SamplingParams chatSampling(CompletionRequest r, int promptLen, int maxModelLen) {
+        if (promptLen >= maxModelLen) throw contextTooLong(maxModelLen, promptLen);
+        Integer requested = r.maxTokens();
+        SamplingParams sp = samplingParams(r, requested == null ? maxModelLen - promptLen : requested);
+        if (requested != null && promptLen + requested > maxModelLen) {
+            throw maxTokensTooLarge(requested, maxModelLen, promptLen);
+        }
+        return sp;
+    }
+
+    /** Constructing validates the values (InvalidRequestException carries vLLM's message and param). */
+    private static SamplingParams samplingParams(CompletionRequest r, int maxTokens) {
+        return new SamplingParams(r.temperature(), r.topP(), r.topK(), r.minP(), r.seed(), maxTokens,
+                r.minTokens(), r.stopTokenIds(), r.ignoreEos(), r.logprobs() == null ? -1 : r.logprobs());
+    }
+
+    private static OpenAiError maxTokensTooLarge(int maxTokens, int maxModelLen, int promptLen) {
+        return OpenAiError.badRequest("'max_tokens' or 'max_completion_tokens' is too large: " + maxTokens
+                + ". This model's maximum context length is " + maxModelLen + " tokens and your request has "
+                + promptLen + " input tokens (" + maxTokens + " > " + maxModelLen + " - " + promptLen + ").",
+                "max_tokens");
     }
 
     private static OpenAiError contextTooLong(int limit, int promptLen) {

@@ -6,13 +6,17 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dpserve.api.engine.TokenLogprobs;
 import java.util.List;
 
-/** The JSON shapes of completions: the whole response, stream chunks and the usage chunk. */
-final class CompletionJson {
+/** The JSON shapes of text completions: the whole response, stream chunks and the usage chunk. */
+final class CompletionJson implements CompletionFormat {
+    static final CompletionJson INSTANCE = new CompletionJson();
+
+    private static final String OBJECT = "text_completion";
+
     private CompletionJson() {
     }
 
-    /** The non-streaming response, once every choice has finished. */
-    static ObjectNode response(CompletionJob job) {
+    @Override
+    public ObjectNode response(CompletionJob job) {
         ArrayNode choices = Json.array();
         for (CompletionJob.Choice c : job.choices) {
             CompletionJob.RenderedPrompt prompt = job.prompts.get(c.promptIndex);
@@ -30,17 +34,14 @@ final class CompletionJson {
             }
             choices.add(choice);
         }
-        ObjectNode root = header(job);
+        ObjectNode root = header(job, OBJECT);
         root.set("choices", choices);
         root.set("usage", usage(job.promptTokens(), job.completionTokens()));
         return root;
     }
 
-    /**
-     * One stream chunk for one choice. {@code text} already includes the echoed prompt on a
-     * choice's first chunk; {@code offset} is the code points released before this chunk.
-     */
-    static ObjectNode chunk(CompletionJob job, CompletionJob.Update u, String text, boolean first, int offset) {
+    @Override
+    public ObjectNode chunk(CompletionJob job, CompletionJob.Update u, String text, boolean first, int offset) {
         CompletionJob.Choice c = u.choice();
         ObjectNode choice = Json.object();
         choice.put("index", c.index);
@@ -56,7 +57,7 @@ final class CompletionJson {
             }
             choice.set("token_ids", ints(u.tokenIds()));
         }
-        ObjectNode root = header(job);
+        ObjectNode root = header(job, OBJECT);
         root.set("choices", Json.array().add(choice));
         if (job.request.continuousUsageStats()) {
             root.set("usage", usage(job.prompts.get(c.promptIndex).tokenIds().length, c.text.generatedTokens()));
@@ -66,18 +67,22 @@ final class CompletionJson {
         return root;
     }
 
-    /** The final {@code stream_options.include_usage} chunk. */
-    static ObjectNode usageChunk(CompletionJob job) {
-        ObjectNode root = header(job);
+    @Override
+    public ObjectNode usageChunk(CompletionJob job) {
+        return usageChunk(job, OBJECT);
+    }
+
+    static ObjectNode usageChunk(CompletionJob job, String object) {
+        ObjectNode root = header(job, object);
         root.set("choices", Json.array());
         root.set("usage", usage(job.promptTokens(), job.completionTokens()));
         return root;
     }
 
-    private static ObjectNode header(CompletionJob job) {
+    static ObjectNode header(CompletionJob job, String object) {
         ObjectNode root = Json.object();
         root.put("id", job.id);
-        root.put("object", "text_completion");
+        root.put("object", object);
         root.put("created", job.created);
         root.put("model", job.modelName);
         return root;
@@ -96,7 +101,7 @@ final class CompletionJson {
         return usage;
     }
 
-    private static void putStopReason(ObjectNode choice, Object stopReason) {
+    static void putStopReason(ObjectNode choice, Object stopReason) {
         switch (stopReason) {
             case null -> choice.putNull("stop_reason");
             case Integer id -> choice.put("stop_reason", id);
@@ -104,7 +109,7 @@ final class CompletionJson {
         }
     }
 
-    private static ArrayNode ints(int[] values) {
+    static ArrayNode ints(int[] values) {
         ArrayNode a = Json.array();
         for (int v : values) a.add(v);
         return a;

@@ -60,7 +60,8 @@ final class CompletionLogprobs {
         return Float.isNaN(logprob) || logprob < FLOOR ? FLOOR : logprob;
     }
 
-    private static String decode(Tokenizer tokenizer, int id) {
+    /** A token as text on its own (a lone byte of a multi-byte character decodes to U+FFFD). */
+    static String decode(Tokenizer tokenizer, int id) {
         String s = tokenizer.decode(new int[] {id}, false);
         return s == null ? "" : s;
     }

@@ -29,4 +29,12 @@ record CompletionRequest(String model, List<Prompt> prompts, Integer maxTokens, 
         stop = List.copyOf(stop);
         stopTokenIds = Set.copyOf(stopTokenIds);
     }
+
+    /** The same request for other prompts (chat renders its one prompt after parsing). */
+    CompletionRequest withPrompts(List<Prompt> newPrompts) {
+        return new CompletionRequest(model, newPrompts, maxTokens, temperature, topP, topK, minP, seed, stop,
+                stopTokenIds, ignoreEos, includeStopStrInOutput, minTokens, skipSpecialTokens, addSpecialTokens, n,
+                echo, logprobs, stream, includeUsage, continuousUsageStats, returnTokenIds, truncatePromptTokens,
+                requestId);
+    }
 }

@@ -46,15 +46,36 @@ final class CompletionRequestParser {
 
     static CompletionRequest parse(String body) {
         RequestFields f = RequestFields.parse(body);
-        logUnknown(f);
+        logUnknown(f, KNOWN);
+        if (f.has("suffix")) throw OpenAiError.badRequest("suffix is not currently supported", "suffix");
         rejectUnsupported(f);
 
-        String model = f.string("model", null);
         f.string("user", null);
         List<Prompt> prompts = prompts(f);
-
         Integer maxTokens = f.isExplicitNull("max_tokens") ? null
                 : f.integer("max_tokens", CompletionRequest.DEFAULT_MAX_TOKENS);
+
+        Integer logprobs = f.integer("logprobs");
+        if (logprobs != null && logprobs < 0) {
+            throw OpenAiError.badRequest("`logprobs` must be a positive value.", "logprobs");
+        }
+        if (logprobs != null) requireLogprobsWithinLimit(logprobs, "logprobs");
+        boolean echo = f.bool("echo", false);
+        if (echo && logprobs != null) {
+            // vLLM answers this with prompt logprobs, which the engine does not compute yet.
+            throw OpenAiError.badRequest("echo together with logprobs is not supported yet (needs prompt logprobs)",
+                    "echo");
+        }
+        return build(f, prompts, maxTokens, logprobs, echo, true);
+    }
+
+    /**
+     * The request from the fields both endpoints share (sampling, n, stop, streaming, ...); the
+     * endpoint has parsed what differs: prompts, max_tokens, logprobs, echo and the
+     * add_special_tokens default.
+     */
+    static CompletionRequest build(RequestFields f, List<Prompt> prompts, Integer maxTokens, Integer logprobs,
+                                   boolean echo, boolean addSpecialTokensByDefault) {
         int n = f.integer("n", 1);
         if (n < 1) throw OpenAiError.badRequest("n must be at least 1, got " + n + ".", "n");
         Integer bestOf = f.integer("best_of");
@@ -64,21 +85,6 @@ final class CompletionRequestParser {
         }
         if (bestOf != null && bestOf > n) {
             throw OpenAiError.badRequest("best_of > n is not supported yet", "best_of");
-        }
-
-        Integer logprobs = f.integer("logprobs");
-        if (logprobs != null && logprobs < 0) {
-            throw OpenAiError.badRequest("`logprobs` must be a positive value.", "logprobs");
-        }
-        if (logprobs != null && logprobs > MAX_LOGPROBS) {
-            throw OpenAiError.badRequest("Requested sample logprobs of " + logprobs
-                    + ", which is greater than max allowed: " + MAX_LOGPROBS, "logprobs");
-        }
-        boolean echo = f.bool("echo", false);
-        if (echo && logprobs != null) {
-            // vLLM answers this with prompt logprobs, which the engine does not compute yet.
-            throw OpenAiError.badRequest("echo together with logprobs is not supported yet (needs prompt logprobs)",
-                    "echo");
         }
 
         boolean stream = f.bool("stream", false);
@@ -100,25 +106,32 @@ final class CompletionRequestParser {
                     "truncate_prompt_tokens");
         }
 
-        return new CompletionRequest(model, prompts, maxTokens,
+        return new CompletionRequest(f.string("model", null), prompts, maxTokens,
                 f.number("temperature", 1.0), f.number("top_p", 1.0), f.integer("top_k", 0),
                 f.number("min_p", 0.0), f.longInteger("seed"), stop(f), stopTokenIds(f),
                 f.bool("ignore_eos", false), f.bool("include_stop_str_in_output", false),
                 f.integer("min_tokens", 0), f.bool("skip_special_tokens", true),
-                f.bool("add_special_tokens", true), n, echo, logprobs, stream, includeUsage, continuousUsage,
-                f.bool("return_token_ids", false), truncate, f.string("request_id", null));
+                f.bool("add_special_tokens", addSpecialTokensByDefault), n, echo, logprobs, stream, includeUsage,
+                continuousUsage, f.bool("return_token_ids", false), truncate, f.string("request_id", null));
     }
 
-    private static void logUnknown(RequestFields f) {
+    static void requireLogprobsWithinLimit(int requested, String param) {
+        if (requested > MAX_LOGPROBS) {
+            throw OpenAiError.badRequest("Requested sample logprobs of " + requested
+                    + ", which is greater than max allowed: " + MAX_LOGPROBS, param);
+        }
+    }
+
+    static void logUnknown(RequestFields f, Set<String> known) {
         Set<String> unknown = new LinkedHashSet<>(f.names());
-        unknown.removeAll(KNOWN);
+        unknown.removeAll(known);
         if (!unknown.isEmpty()) {
             LOG.log(Level.WARNING, "The following fields were present in the request but ignored: {0}", unknown);
         }
     }
 
-    private static void rejectUnsupported(RequestFields f) {
-        if (f.has("suffix")) throw OpenAiError.badRequest("suffix is not currently supported", "suffix");
+    /** Fields both endpoints accept but cannot honour yet, unless set to their neutral value. */
+    static void rejectUnsupported(RequestFields f) {
         for (String penalty : List.of("frequency_penalty", "presence_penalty")) {
             Double v = f.number(penalty);
             if (v != null && v != 0.0) throw notSupported(penalty, "only 0 is accepted");
@@ -147,7 +160,7 @@ final class CompletionRequestParser {
         if (f.bool("return_tokens_as_token_ids", false)) throw notSupported("return_tokens_as_token_ids", null);
     }
 
-    private static OpenAiError notSupported(String field, String detail) {
+    static OpenAiError notSupported(String field, String detail) {
         return OpenAiError.badRequest(field + " is not supported yet" + (detail == null ? "" : " (" + detail + ")"),
                 field);
     }

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.rest;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import jakarta.ws.rs.core.Response;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
+import org.glassfish.jersey.server.ChunkedOutput;
 
 /**
  * Streams a submitted {@link CompletionJob} as SSE: one chunk per engine output and choice,
@@ -13,12 +16,38 @@ final class CompletionStream {
     private static final System.Logger LOG = System.getLogger(CompletionStream.class.getName());
 
     private final CompletionJob job;
+    private final CompletionFormat format;
 
-    CompletionStream(CompletionJob job) { this.job = job; }
+    CompletionStream(CompletionJob job, CompletionFormat format) {
+        this.job = job;
+        this.format = format;
+    }
+
+    /**
+     * Streams on a virtual thread into a Jersey {@link ChunkedOutput}, which Jersey never buffers
+     * and flushes chunk by chunk (a StreamingOutput's flush is a no-op until 8 KiB are written).
+     * Returns at once.
+     */
+    Response start() {
+        ChunkedOutput<String> out = new ChunkedOutput<>(String.class);
+        Thread.ofVirtual().name("completion-stream").start(() -> {
+            try {
+                run(new SseWriter(out::write));
+            } finally {
+                try {
+                    out.close();
+                } catch (IOException ignored) {
+                    // the client is gone
+                }
+            }
+        });
+        return Response.ok(out, SseWriter.CONTENT_TYPE).build();
+    }
 
     /** Runs until every choice finished or the client left; call from a thread of its own. */
     void run(SseWriter sse) {
         try {
+            for (ObjectNode chunk : format.openingChunks(job)) sse.data(Json.write(chunk));
             while (!job.done()) {
                 CompletionJob.Update u = job.next();
                 if (u == null) continue;
@@ -36,11 +65,11 @@ final class CompletionStream {
                 if (text.isEmpty() && u.tokenIds().length == 0 && !u.finished()) continue;  // nothing to say
                 int offset = c.releasedCodePoints;
                 if (first && echo != null) offset += echo.codePointCount(0, echo.length());
-                sse.data(Json.write(CompletionJson.chunk(job, u, text, first, offset)));
+                sse.data(Json.write(format.chunk(job, u, text, first, offset)));
                 c.started = true;
                 c.releasedCodePoints += text.codePointCount(0, text.length());
             }
-            if (job.request.includeUsage()) sse.data(Json.write(CompletionJson.usageChunk(job)));
+            if (job.request.includeUsage()) sse.data(Json.write(format.usageChunk(job)));
             sse.done();
         } catch (IOException e) {
             LOG.log(Level.DEBUG, "client left stream {0}: {1}", job.id, e.toString());

@@ -6,10 +6,6 @@ import jakarta.ws.rs.HeaderParam;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.core.Response;
-import java.io.IOException;
-import java.lang.System.Logger.Level;
-import java.util.UUID;
-import org.glassfish.jersey.server.ChunkedOutput;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ServiceScope;
@@ -29,8 +25,6 @@ import org.osgi.service.jakartars.whiteboard.propertytypes.JakartarsResource;
 @JakartarsName("completions")
 @Path("/v1/completions")
 public class CompletionsResource {
-    private static final System.Logger LOG = System.getLogger(CompletionsResource.class.getName());
-
     @Reference
     private InferenceEngine engine;
 
@@ -42,62 +36,18 @@ public class CompletionsResource {
     @POST
     public Response create(String body, @HeaderParam("Content-Type") String contentType,
                            @HeaderParam("X-Request-Id") String requestIdHeader) {
-        CompletionJob job = null;
-        try {
+        return CompletionCalls.run(() -> {
             Json.requireJsonContentType(contentType);
             CompletionRequest request = CompletionRequestParser.parse(body);
             ModelNames.require(request.model(), engine.model());
-            String unhealthy = engine.unhealthyReason();
-            if (unhealthy != null) throw OpenAiError.unavailable(unhealthy);
-            job = CompletionJob.prepare(responseId(requestIdHeader, request.requestId()), request, engine);
-            job.submit();
-            if (request.stream()) return startStream(new CompletionStream(job));
-            while (!job.done()) {
-                CompletionJob.Update u = job.next();
-                if (u != null && u.error() != null) {
-                    job.abortUnfinished();
-                    throw OpenAiError.internal(u.error());
-                }
-            }
-            return Json.ok(CompletionJson.response(job));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            job.abortUnfinished();
-            return OpenAiError.unavailable("interrupted while waiting for the engine").toResponse();
-        } catch (RuntimeException e) {
-            if (job != null) job.abortUnfinished();
-            OpenAiError error = OpenAiError.from(e);
-            if (error.status() == 500) LOG.log(Level.ERROR, "completion failed", e);
-            return error.toResponse();
-        }
+            CompletionCalls.requireHealthy(engine);
+            String id = CompletionCalls.responseId("cmpl-", requestIdHeader, request.requestId());
+            return new CompletionCalls.Prepared(CompletionJob.prepare(id, request, engine), CompletionJson.INSTANCE);
+        }, this::startStream);
     }
 
-    /**
-     * Streams on a virtual thread into a Jersey {@link ChunkedOutput}, which Jersey never buffers
-     * and flushes chunk by chunk (a StreamingOutput's flush is a no-op until 8 KiB are written).
-     * The HTTP thread returns at once.
-     */
+    /** Tests stream synchronously instead of through Jersey. */
     Response startStream(CompletionStream stream) {
-        ChunkedOutput<String> out = new ChunkedOutput<>(String.class);
-        Thread.ofVirtual().name("completion-stream").start(() -> {
-            try {
-                stream.run(new SseWriter(out::write));
-            } finally {
-                try {
-                    out.close();
-                } catch (IOException ignored) {
-                    // the client is gone
-                }
-            }
-        });
-        return Response.ok(out, SseWriter.CONTENT_TYPE).build();
-    }
-
-    /** {@code cmpl-} + the X-Request-Id header, else the body's request_id, else 32 random hex digits. */
-    static String responseId(String header, String requestId) {
-        String base = header != null && !header.isBlank() ? header
-                : requestId != null && !requestId.isBlank() ? requestId
-                : UUID.randomUUID().toString().replace("-", "");
-        return "cmpl-" + base;
+        return stream.start();
     }
 }

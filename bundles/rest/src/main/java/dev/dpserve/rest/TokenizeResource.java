@@ -39,7 +39,7 @@ public class TokenizeResource {
             RequestFields f = RequestFields.parse(body);
             ModelNames.require(f.string("model", null), engine.model());
             if (f.has("messages")) {
-                throw OpenAiError.badRequest("messages is not supported yet (no chat templates); send prompt",
+                throw OpenAiError.badRequest("messages is not supported by /tokenize yet; send prompt",
                         "messages");
             }
             if (!f.has("prompt")) throw OpenAiError.badRequest("Field required: prompt", "prompt");

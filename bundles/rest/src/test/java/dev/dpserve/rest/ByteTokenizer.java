@@ -145,8 +145,11 @@ final class ByteTokenizer implements Tokenizer {
         return OptionalInt.empty();
     }
 
+    /** The tokenizer's chat template; none unless a test sets one. */
+    volatile String chatTemplate;
+
     @Override
-    public Optional<String> chatTemplate() { return Optional.empty(); }
+    public Optional<String> chatTemplate() { return Optional.ofNullable(chatTemplate); }
 
     @Override
     public Set<String> specialTokens() { return Set.of("<s>", "</s>", "<|x|>"); }

@@ -36,7 +36,9 @@ class HttpWireTest {
     @BeforeAll
     static void start() {
         ResourceConfig config = new ResourceConfig().registerInstances(new CompletionsResource(engine),
-                new ModelsResource(engine), new HealthResource(engine), new TokenizeResource(engine));
+                new ModelsResource(engine), new HealthResource(engine), new TokenizeResource(engine),
+                new ChatCompletionsResource(engine, new ScriptedRenderer()));
+        engine.tokenizer.chatTemplate = ScriptedRenderer.TEMPLATE;
         server = GrizzlyHttpServerFactory.createHttpServer(URI.create("http://127.0.0.1:0/"), config);
         base = "http://127.0.0.1:" + server.getListeners().iterator().next().getPort();
     }
@@ -118,6 +120,30 @@ class HttpWireTest {
         assertEquals(3, events.size());
         assertTrue(events.get(0).contains("\"text\":\"a\""));
         assertTrue(events.get(2).contains("\"choices\":[]"));
+    }
+
+    @Test
+    void chatJsonAndSseOnTheWire() throws IOException {
+        String messages = "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]";
+        HttpURLConnection json = open("POST", "/v1/chat/completions", "application/json",
+                "{" + messages + ",\"max_tokens\":2}");
+        assertEquals(200, json.getResponseCode());
+        assertEquals("application/json", json.getContentType());
+        assertTrue(read(json).contains("\"message\":{\"role\":\"assistant\",\"content\":\"ab\""));
+
+        HttpURLConnection sse = open("POST", "/v1/chat/completions", "application/json",
+                "{" + messages + ",\"max_tokens\":2,\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+        assertEquals(200, sse.getResponseCode());
+        assertEquals("text/event-stream", sse.getContentType());
+        List<String> events = Calls.events(read(sse));
+        assertEquals(4, events.size(), events.toString());
+        assertTrue(events.get(0).contains("\"delta\":{\"role\":\"assistant\",\"content\":\"\"}"));
+        assertTrue(events.get(1).contains("\"delta\":{\"content\":\"a\"}"));
+        assertTrue(events.get(3).contains("\"choices\":[]"));
+
+        HttpURLConnection bad = open("POST", "/v1/chat/completions", "application/json", "{\"messages\":[]}");
+        assertEquals(400, bad.getResponseCode());
+        assertTrue(read(bad).startsWith("{\"error\":{\"message\":"));
     }
 
     @Test

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.rest;
+
+import dev.dpserve.api.engine.InferenceEngine;
+import jakarta.ws.rs.core.Response;
+import java.lang.System.Logger.Level;
+import java.util.UUID;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * The request cycle both completion endpoints share: prepare (parse, validate, render; nothing
+ * reaches the engine yet), submit, then either stream or wait for every choice on the HTTP thread.
+ * Every failure becomes OpenAI's error shape; whatever was submitted is aborted.
+ */
+final class CompletionCalls {
+    private static final System.Logger LOG = System.getLogger(CompletionCalls.class.getName());
+
+    /** A job ready to submit and the shapes its results are written in. */
+    record Prepared(CompletionJob job, CompletionFormat format) {
+    }
+
+    private CompletionCalls() {
+    }
+
+    static Response run(Supplier<Prepared> prepare, Function<CompletionStream, Response> startStream) {
+        CompletionJob job = null;
+        try {
+            Prepared prepared = prepare.get();
+            job = prepared.job();
+            job.submit();
+            if (job.request.stream()) return startStream.apply(new CompletionStream(job, prepared.format()));
+            while (!job.done()) {
+                CompletionJob.Update u = job.next();
+                if (u != null && u.error() != null) {
+                    job.abortUnfinished();
+                    throw OpenAiError.internal(u.error());
+                }
+            }
+            return Json.ok(prepared.format().response(job));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            job.abortUnfinished();
+            return OpenAiError.unavailable("interrupted while waiting for the engine").toResponse();
+        } catch (RuntimeException e) {
+            if (job != null) job.abortUnfinished();
+            OpenAiError error = OpenAiError.from(e);
+            if (error.status() == 500) LOG.log(Level.ERROR, "completion failed", e);
+            return error.toResponse();
+        }
+    }
+
+    static void requireHealthy(InferenceEngine engine) {
+        String unhealthy = engine.unhealthyReason();
+        if (unhealthy != null) throw OpenAiError.unavailable(unhealthy);
+    }
+
+    /** {@code prefix} + the X-Request-Id header, else the body's request_id, else 32 random hex digits. */
+    static String responseId(String prefix, String header, String requestId) {
+        String base = header != null && !header.isBlank() ? header
+                : requestId != null && !requestId.isBlank() ? requestId
+                : UUID.randomUUID().toString().replace("-", "");
+        return prefix + base;
+    }
+}
