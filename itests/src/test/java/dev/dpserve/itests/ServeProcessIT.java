@@ -178,6 +178,11 @@ public class ServeProcessIT {
         HttpResponse<String> d = post("/detokenize", "{\"model\":\"llama-tiny\",\"tokens\":" + tj.path("tokens") + "}");
         assertEquals(d.body(), 200, d.statusCode());
         assertTrue(JSON.readTree(d.body()).path("prompt").asText().endsWith("Hello world"));
+        HttpResponse<String> m = get("/metrics");
+        assertEquals(200, m.statusCode());
+        assertTrue(m.body(), m.body().contains("vllm:num_requests_running{engine=\"0\",model_name=\"llama-tiny\"}"));
+        assertTrue(m.body(), m.body().contains("vllm:kv_cache_usage_perc"));
+        assertTrue(m.body(), m.body().contains("vllm:prompt_tokens_total"));
         HttpResponse<String> v = get("/version");
         assertEquals(200, v.statusCode());
         assertNotNull(JSON.readTree(v.body()).path("version").asText(null));

@@ -10,7 +10,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dpserve.api.model.CausalLm;
 import dev.dpserve.api.model.ModelArchitecture;
 import dev.dpserve.api.model.ModelSource;
-import dev.dpserve.api.model.SequenceCache;
 import dev.dpserve.api.tensor.KernelBackend;
 import dev.dpserve.model.deepseek.DeepseekV3Architecture;
 import dev.dpserve.model.llama.LlamaArchitecture;
@@ -25,7 +24,6 @@ import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
@@ -35,6 +33,9 @@ import org.junit.jupiter.params.provider.Arguments;
 
 /** Test fixtures: the golden checkpoints under src/test/resources/fixtures, their check and an NPY reader. */
 public final class Fixtures {
+
+    /** Block size of the golden checks' paged cache: small, so that every prompt spans several blocks. */
+    public static final int GOLDEN_BLOCK_SIZE = 4;
 
     private Fixtures() {
     }
@@ -69,7 +70,8 @@ public final class Fixtures {
     /**
      * Checks a golden fixture (see fixtures/README in the shared fixtures): for all prompts, the 24
      * greedy tokens, logits within {@code tolerance} on the top-10 ids at every step and on the whole
-     * vocabulary at step 0, prefilling the prompt at once and decoding one token per step.
+     * vocabulary at step 0, prefilling the prompt at once and decoding one token per step, in a paged
+     * cache of {@value #GOLDEN_BLOCK_SIZE}-token blocks so that every sequence crosses block boundaries.
      */
     public static void assertMatchesGolden(Path dir, KernelBackend kernels, double tolerance) throws IOException {
         JsonNode golden = new ObjectMapper().readTree(dir.resolve("golden.json").toFile());
@@ -83,26 +85,26 @@ public final class Fixtures {
                 int[] prompt = ints(p.get("prompt"));
                 int[] expectedTokens = ints(p.get("generated"));
                 int[] generated = new int[steps];
-                try (SequenceCache cache = model.newSequence(prompt.length + steps)) {
-                    float[] logits = model.forward(List.of(new CausalLm.BatchEntry(cache, prompt)))[0];
-                    assertEquals(step0[index].length, logits.length);
-                    for (int v = 0; v < logits.length; v++) {
-                        assertEquals(step0[index][v], logits[v], tolerance, "prompt " + index + " step 0 logit " + v);
-                    }
-                    for (int k = 0; k < steps; k++) {
-                        if (k > 0) logits = model.forward(List.of(new CausalLm.BatchEntry(cache, new int[] {generated[k - 1]})))[0];
-                        JsonNode step = p.get("steps").get(k);
-                        JsonNode ids = step.get("top10_ids");
-                        for (int r = 0; r < ids.size(); r++) {
-                            int id = ids.get(r).asInt();
-                            assertEquals(step.get("top10_logits").get(r).asDouble(), logits[id], tolerance,
-                                    "prompt " + index + " step " + k + " logit of " + id);
-                        }
-                        generated[k] = argmax(logits);
-                        assertEquals(expectedTokens[k], generated[k], "prompt " + index + " step " + k);
-                    }
-                    assertEquals(prompt.length + steps - 1, cache.length());
+                int blocks = 1 + (prompt.length + steps + GOLDEN_BLOCK_SIZE - 1) / GOLDEN_BLOCK_SIZE;
+                PagedSequences.Seq seq = new PagedSequences(model, blocks, GOLDEN_BLOCK_SIZE).newSequence();
+                float[] logits = seq.forward(prompt);
+                assertEquals(step0[index].length, logits.length);
+                for (int v = 0; v < logits.length; v++) {
+                    assertEquals(step0[index][v], logits[v], tolerance, "prompt " + index + " step 0 logit " + v);
                 }
+                for (int k = 0; k < steps; k++) {
+                    if (k > 0) logits = seq.forward(new int[] {generated[k - 1]});
+                    JsonNode step = p.get("steps").get(k);
+                    JsonNode ids = step.get("top10_ids");
+                    for (int r = 0; r < ids.size(); r++) {
+                        int id = ids.get(r).asInt();
+                        assertEquals(step.get("top10_logits").get(r).asDouble(), logits[id], tolerance,
+                                "prompt " + index + " step " + k + " logit of " + id);
+                    }
+                    generated[k] = argmax(logits);
+                    assertEquals(expectedTokens[k], generated[k], "prompt " + index + " step " + k);
+                }
+                assertEquals(prompt.length + steps - 1, seq.length());
                 assertArrayEquals(expectedTokens, generated);
             }
             assertTrue(model.info().parameterCount() > 0);

@@ -3,6 +3,7 @@ package dev.dpserve.model;
 
 import dev.dpserve.api.model.CausalLm;
 import dev.dpserve.api.model.CausalLm.BatchEntry;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -26,6 +27,41 @@ public final class PagedSequences {
 
     public Seq newSequence() {
         return new Seq();
+    }
+
+    /**
+     * Greedy runs of all prompts in shared batches: sequence i joins at step i with its prompt, so
+     * most steps mix one prefill with decodes of the others. Returns per prompt the logits of its
+     * prefill and of its {@code decodeSteps} decode steps.
+     */
+    public List<List<float[]>> staggered(int[][] prompts, int decodeSteps) {
+        List<List<float[]>> got = new ArrayList<>();
+        Seq[] seqs = new Seq[prompts.length];
+        int[] next = new int[prompts.length];
+        for (int step = 0; step < prompts.length + decodeSteps; step++) {
+            List<BatchEntry> batch = new ArrayList<>();
+            List<Integer> members = new ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                if (step == i) {
+                    seqs[i] = newSequence();
+                    got.add(new ArrayList<>());
+                    batch.add(seqs[i].entry(prompts[i]));
+                    members.add(i);
+                } else if (step > i && step - i <= decodeSteps) {
+                    batch.add(seqs[i].entry(new int[] {next[i]}));
+                    members.add(i);
+                }
+            }
+            float[][] logits = model.forward(batch);
+            if (logits.length != batch.size()) throw new AssertionError(logits.length + " results for " + batch.size() + " entries");
+            for (int b = 0; b < logits.length; b++) {
+                int i = members.get(b);
+                seqs[i].advance(batch.get(b).tokens().length);
+                got.get(i).add(logits[b]);
+                next[i] = Fixtures.argmax(logits[b]);
+            }
+        }
+        return got;
     }
 
     /** One sequence: its block table and how many positions are cached. */

@@ -10,6 +10,8 @@ import jakarta.ws.rs.core.Response;
 import java.util.List;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
 import org.osgi.service.component.annotations.ServiceScope;
 import org.osgi.service.jakartars.whiteboard.propertytypes.JakartarsName;
 import org.osgi.service.jakartars.whiteboard.propertytypes.JakartarsResource;
@@ -28,6 +30,9 @@ import org.osgi.service.jakartars.whiteboard.propertytypes.JakartarsResource;
 public class ChatCompletionsResource {
     @Reference
     private InferenceEngine engine;
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policyOption = ReferencePolicyOption.GREEDY)
+    private ServingMetrics metrics;
 
     @Reference
     private ChatTemplateRenderer renderer;
@@ -53,7 +58,7 @@ public class ChatCompletionsResource {
             CompletionJob job = CompletionJob.prepare(id, request.completion().withPrompts(List.of(Prompt.ofText(prompt))),
                     engine, CompletionJob.LengthRule.CHAT);
             return new CompletionCalls.Prepared(job, new ChatCompletionJson(request.responseRole(), request.echoText()));
-        }, this::startStream);
+        }, this::startStream, metrics);
     }
 
     /** Tests stream synchronously instead of through Jersey. */

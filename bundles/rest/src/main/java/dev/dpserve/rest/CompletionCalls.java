@@ -24,11 +24,15 @@ final class CompletionCalls {
     }
 
     static Response run(Supplier<Prepared> prepare, Function<CompletionStream, Response> startStream) {
+        return run(prepare, startStream, null);
+    }
+
+    static Response run(Supplier<Prepared> prepare, Function<CompletionStream, Response> startStream, ServingMetrics metrics) {
         CompletionJob job = null;
         try {
             Prepared prepared = prepare.get();
             job = prepared.job();
-            job.submit();
+            job.submit(metrics);
             if (job.request.stream()) return startStream.apply(new CompletionStream(job, prepared.format()));
             while (!job.done()) {
                 CompletionJob.Update u = job.next();

@@ -198,6 +198,11 @@ final class CompletionJob {
      * exception propagates, so a refused request leaves nothing behind in the engine.
      */
     void submit() {
+        submit(null);
+    }
+
+    /** As {@link #submit()}, observing every engine request's latencies in {@code metrics} when given. */
+    void submit(ServingMetrics metrics) {
         long arrival = System.nanoTime();
         List<Choice> submitted = new ArrayList<>();
         try {
@@ -207,8 +212,11 @@ final class CompletionJob {
                 int i = c.index - c.promptIndex * request.n();
                 if (sp.seed() != null && i > 0) sp = sp.withSeed(sp.seed() + i);
                 int choiceIndex = c.index;
-                engine.submit(new EngineRequest(c.engineRequestId, prompt.tokenIds(), sp, arrival),
-                        out -> queue.add(new Event(choiceIndex, out)));
+                ServingMetrics.Tracker tracker = metrics == null ? null : metrics.track(engine.model().servedName(), arrival);
+                engine.submit(new EngineRequest(c.engineRequestId, prompt.tokenIds(), sp, arrival), out -> {
+                    if (tracker != null) tracker.onOutput(out);
+                    queue.add(new Event(choiceIndex, out));
+                });
                 submitted.add(c);
             }
         } catch (RuntimeException e) {

@@ -8,6 +8,8 @@ import jakarta.ws.rs.Path;
 import jakarta.ws.rs.core.Response;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
 import org.osgi.service.component.annotations.ServiceScope;
 import org.osgi.service.jakartars.whiteboard.propertytypes.JakartarsName;
 import org.osgi.service.jakartars.whiteboard.propertytypes.JakartarsResource;
@@ -28,10 +30,18 @@ public class CompletionsResource {
     @Reference
     private InferenceEngine engine;
 
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policyOption = ReferencePolicyOption.GREEDY)
+    private ServingMetrics metrics;
+
     public CompletionsResource() {
     }
 
     CompletionsResource(InferenceEngine engine) { this.engine = engine; }
+
+    CompletionsResource(InferenceEngine engine, ServingMetrics metrics) {
+        this.engine = engine;
+        this.metrics = metrics;
+    }
 
     @POST
     public Response create(String body, @HeaderParam("Content-Type") String contentType,
@@ -43,7 +53,7 @@ public class CompletionsResource {
             CompletionCalls.requireHealthy(engine);
             String id = CompletionCalls.responseId("cmpl-", requestIdHeader, request.requestId());
             return new CompletionCalls.Prepared(CompletionJob.prepare(id, request, engine), CompletionJson.INSTANCE);
-        }, this::startStream);
+        }, this::startStream, metrics);
     }
 
     /** Tests stream synchronously instead of through Jersey. */

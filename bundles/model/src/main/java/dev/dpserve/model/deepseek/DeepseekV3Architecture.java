@@ -5,7 +5,7 @@ import dev.dpserve.api.model.CausalLm;
 import dev.dpserve.api.model.ModelArchitecture;
 import dev.dpserve.api.model.ModelSource;
 import dev.dpserve.api.tensor.KernelBackend;
-import dev.dpserve.model.llama.LlamaArchitecture;
+import dev.dpserve.model.KernelChoice;
 import java.io.IOException;
 import java.util.List;
 import org.osgi.service.component.annotations.Component;
@@ -40,6 +40,6 @@ public final class DeepseekV3Architecture implements ModelArchitecture {
     @Override
     public CausalLm load(ModelSource source) throws IOException {
         List<KernelBackend> available = backends;
-        return DeepseekV3Model.load(source, dtype -> LlamaArchitecture.choose(available, dtype));
+        return DeepseekV3Model.load(source, dtype -> KernelChoice.choose(available, dtype));
     }
 }

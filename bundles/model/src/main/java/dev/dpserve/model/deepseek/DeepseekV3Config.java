@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.model.deepseek;
 
+import static dev.dpserve.model.ConfigValues.architectureOf;
+import static dev.dpserve.model.ConfigValues.bool;
+import static dev.dpserve.model.ConfigValues.eosIds;
+import static dev.dpserve.model.ConfigValues.integer;
+import static dev.dpserve.model.ConfigValues.number;
+import static dev.dpserve.model.ConfigValues.ropeType;
+import static dev.dpserve.model.ConfigValues.string;
+
+import dev.dpserve.model.ConfigValues;
 import java.util.List;
 import java.util.Map;
 
@@ -103,8 +112,7 @@ public record DeepseekV3Config(String modelType, String architecture, int hidden
     public static DeepseekV3Config from(Map<String, Object> c) {
         String modelType = string(c, "model_type", "deepseek_v3");
         boolean v3 = !modelType.equals("deepseek_v2");
-        Object archs = c.get("architectures");
-        String architecture = archs instanceof List<?> l && !l.isEmpty() ? String.valueOf(l.getFirst()) : modelType;
+        String architecture = architectureOf(c, modelType);
         String act = string(c, "hidden_act", "silu");
         if (!act.equals("silu")) throw new IllegalArgumentException("hidden_act " + act + " is not supported (only silu)");
         int layers = integer(c, "num_hidden_layers", -1);
@@ -119,60 +127,21 @@ public record DeepseekV3Config(String modelType, String architecture, int hidden
                 integer(c, "topk_group", 1), topkMethod, string(c, "scoring_func", v3 ? "sigmoid" : "softmax"),
                 bool(c, "norm_topk_prob", v3), number(c, "routed_scaling_factor", 1.0),
                 integer(c, "first_k_dense_replace", 0), integer(c, "moe_layer_freq", 1), number(c, "rope_theta", 10000.0),
-                ropeScaling(c.get("rope_scaling")), number(c, "rms_norm_eps", 1e-6), bool(c, "attention_bias", false),
+                ropeScaling(c), number(c, "rms_norm_eps", 1e-6), bool(c, "attention_bias", false),
                 bool(c, "tie_word_embeddings", false), integer(c, "max_position_embeddings", 2048),
                 integer(c, "vocab_size", -1), integer(c, "num_nextn_predict_layers", 0),
                 c.get("bos_token_id") instanceof Number n ? n.intValue() : -1, eosIds(c.get("eos_token_id")));
     }
 
-    private static RopeScaling ropeScaling(Object value) {
-        if (value == null) return null;
-        if (!(value instanceof Map<?, ?> m)) throw new IllegalArgumentException("rope_scaling must be an object, got " + value);
-        @SuppressWarnings("unchecked")
-        Map<String, Object> s = (Map<String, Object>) m;
-        String type = s.get("rope_type") != null ? String.valueOf(s.get("rope_type")) : string(s, "type", "default");
+    private static RopeScaling ropeScaling(Map<String, Object> config) {
+        Map<String, Object> s = ConfigValues.ropeScaling(config);
+        if (s == null) return null;
+        String type = ropeType(s);
         return switch (type) {
             case "default" -> null;
             case "yarn" -> new RopeScaling(number(s, "factor", Double.NaN), integer(s, "original_max_position_embeddings", -1),
                     number(s, "beta_fast", 32), number(s, "beta_slow", 1), number(s, "mscale", 1), number(s, "mscale_all_dim", 0));
             default -> throw new IllegalArgumentException("rope_scaling type " + type + " is not supported (yarn)");
         };
-    }
-
-    private static List<Integer> eosIds(Object v) {
-        if (v instanceof Number n) return List.of(n.intValue());
-        if (v instanceof List<?> l) return l.stream().map(o -> ((Number) o).intValue()).toList();
-        return List.of();
-    }
-
-    /** {@code dflt} when absent or null; a negative default means required. */
-    private static int integer(Map<String, Object> c, String key, int dflt) {
-        Object v = c.get(key);
-        if (v == null) {
-            if (dflt < 0) throw new IllegalArgumentException("config." + key + " is required");
-            return dflt;
-        }
-        if (!(v instanceof Number n)) throw new IllegalArgumentException("config." + key + " must be a number, got " + v);
-        return Math.toIntExact(n.longValue());
-    }
-
-    private static double number(Map<String, Object> c, String key, double dflt) {
-        Object v = c.get(key);
-        if (v == null) {
-            if (Double.isNaN(dflt)) throw new IllegalArgumentException("config." + key + " is required");
-            return dflt;
-        }
-        if (!(v instanceof Number n)) throw new IllegalArgumentException("config." + key + " must be a number, got " + v);
-        return n.doubleValue();
-    }
-
-    private static boolean bool(Map<String, Object> c, String key, boolean dflt) {
-        Object v = c.get(key);
-        return v == null ? dflt : Boolean.TRUE.equals(v);
-    }
-
-    private static String string(Map<String, Object> c, String key, String dflt) {
-        Object v = c.get(key);
-        return v == null ? dflt : String.valueOf(v);
     }
 }

@@ -2,21 +2,25 @@
 package dev.dpserve.model.deepseek;
 
 import dev.dpserve.api.model.CausalLm;
+import dev.dpserve.api.model.KvCacheLayout;
 import dev.dpserve.api.model.ModelInfo;
 import dev.dpserve.api.model.ModelSource;
-import dev.dpserve.api.model.SequenceCache;
 import dev.dpserve.api.tensor.DType;
 import dev.dpserve.api.tensor.KernelBackend;
 import dev.dpserve.api.tensor.Tensor;
+import dev.dpserve.model.BatchLayout;
+import dev.dpserve.model.FloatOps;
+import dev.dpserve.model.Linear;
+import dev.dpserve.model.LmHead;
+import dev.dpserve.model.PagedKvStore;
+import dev.dpserve.model.SwiGlu;
+import dev.dpserve.model.WeightLoader;
 import dev.dpserve.model.safetensors.SafetensorsCheckpoint;
-import dev.dpserve.model.safetensors.Tensors;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -33,7 +37,9 @@ import java.util.stream.IntStream;
  * dtype); activations and the cache are F32.
  *
  * <p>MLA (multi-head latent attention) caches per token and layer only the RMS-normalised KV latent
- * ({@code kv_lora_rank}) and the roped key shared by all heads ({@code qk_rope_head_dim}). Heads see
+ * ({@code kv_lora_rank}) and the roped key shared by all heads ({@code qk_rope_head_dim}), in the
+ * engine's paged cache ({@link KvCacheLayout#MLA}): each entry writes its tokens to the slots of its
+ * block table and reads its context through it. Heads see
  * keys {@code [W_UK·latent ‖ k_pe]} and values {@code W_UV·latent}, with W_UK and W_UV the per-head
  * row blocks of {@code kv_b_proj}. Decode uses the absorbed form: the query is mapped into latent
  * space ({@code q_nope·W_UK}), attention runs over the cache itself and W_UV is applied to the
@@ -47,7 +53,8 @@ import java.util.stream.IntStream;
  *
  * <p>A forward batch concatenates the tokens of all entries into one (T, hidden) matrix, so every
  * dense weight matmul runs once per layer for the whole batch whatever mix of prefill chunks and
- * decode tokens it holds. Not thread-safe: one engine loop drives a model.
+ * decode tokens it holds; the LM head runs only for the last token of each entry that wants logits.
+ * Not thread-safe: one engine loop drives a model.
  */
 public final class DeepseekV3Model implements CausalLm {
 
@@ -64,34 +71,19 @@ public final class DeepseekV3Model implements CausalLm {
     // ---- weights
     private final Tensor embedTokens; // (vocab, hidden)
     private final Layer[] layers;     // (numLayers,)
-    private final float[] finalNorm;  // (hidden,)
-    private final Linear lmHead;      // (vocab, hidden); embed_tokens when tied
+    private final LmHead lmHead;      // model.norm, then lm_head (vocab, hidden) or embed_tokens when tied
 
     // ---- RoPE and attention scale
     private final double[] invFreq;   // (rope/2,) after YaRN
     private final double ropeMscale;  // cos/sin magnitude (1 unless mscale != mscale_all_dim)
     private final float softmaxScale;
 
+    // ---- paged MLA cache: per token and layer the normed latent ‖ the roped k_pe (cacheDim)
+    private final PagedKvStore kv;
+
     private AttentionForm attentionForm = AttentionForm.AUTO;
     private Scratch scratch;
     private boolean closed;
-    private long parameterCount;
-    private long weightBytes;
-
-    /** A projection {@code y = x·Wᵀ + b}, run by the kernel backend chosen for W's dtype. */
-    record Linear(Tensor weight, float[] bias, KernelBackend kernels) { // weight (out, in), bias (out,) or null
-
-        /** y (n, out) = x (n, in) · Wᵀ + b. */
-        void apply(float[] x, int n, float[] y) {
-            kernels.matmul(x, 0, n, weight, y, 0);
-            if (bias != null) {
-                int out = bias.length;
-                for (int t = 0; t < n; t++) {
-                    for (int j = 0; j < out; j++) y[t * out + j] += bias[j];
-                }
-            }
-        }
-    }
 
     /** Multi-head latent attention of one layer. */
     record Attention(Linear qA,        // (qLora, hidden) q_a_proj; null when queries use q_proj
@@ -105,26 +97,16 @@ public final class DeepseekV3Model implements CausalLm {
                      Linear o) {       // (hidden, heads·v) o_proj
     }
 
-    /** SwiGLU MLP {@code down(silu(gate(x)) * up(x))}: dense, routed expert or shared experts. */
-    record Mlp(Linear gate,   // (inter, hidden)
-               Linear up,     // (inter, hidden)
-               Linear down) { // (hidden, inter)
-
-        int intermediate() {
-            return gate.weight().dim(0);
-        }
-    }
-
-    record Moe(Linear router, // (experts, hidden) mlp.gate, not converted: logits stay as precise as stored
-               float[] bias,  // (experts,) e_score_correction_bias (noaux_tc), or null
-               Mlp[] experts, // (experts,)
-               Mlp shared) {  // intermediate moe_intermediate·n_shared, or null
+    record Moe(Linear router,    // (experts, hidden) mlp.gate, not converted: logits stay as precise as stored
+               float[] bias,     // (experts,) e_score_correction_bias (noaux_tc), or null
+               SwiGlu[] experts, // (experts,) intermediate moe_intermediate
+               SwiGlu shared) {  // intermediate moe_intermediate·n_shared, or null
     }
 
     record Layer(float[] attnNorm, // (hidden,) input_layernorm
                  Attention attn,
                  float[] mlpNorm,  // (hidden,) post_attention_layernorm
-                 Mlp dense,        // null on MoE layers
+                 SwiGlu dense,     // null on MoE layers
                  Moe moe) {        // null on dense layers
     }
 
@@ -136,7 +118,7 @@ public final class DeepseekV3Model implements CausalLm {
     public static DeepseekV3Model load(ModelSource source, Function<DType, KernelBackend> kernelsFor) throws IOException {
         DeepseekV3Config config = DeepseekV3Config.from(source.config());
         rejectFp8(source.config().get("quantization_config"));
-        DType requested = requestedDtype(source.dtype());
+        DType requested = WeightLoader.requestedDtype(source.dtype());
         SafetensorsCheckpoint checkpoint;
         try {
             checkpoint = SafetensorsCheckpoint.open(source.dir());
@@ -173,46 +155,37 @@ public final class DeepseekV3Model implements CausalLm {
             for (String name : ckpt.tensors().keySet()) {
                 if (name.endsWith("weight_scale_inv")) throw new IllegalArgumentException(fp8Message("tensor " + name));
             }
+            WeightLoader w = new WeightLoader(ckpt, requested, kernelsFor, convertedWeights);
             int h = c.hiddenSize();
-            this.embedTokens = matrix("model.embed_tokens.weight", c.vocabSize(), h, requested);
+            this.embedTokens = w.matrix("model.embed_tokens.weight", c.vocabSize(), h);
             this.layers = new Layer[c.numLayers()];
             for (int i = 0; i < layers.length; i++) {
                 String p = "model.layers." + i + ".";
-                layers[i] = new Layer(vector(p + "input_layernorm.weight", h), attention(p + "self_attn.", requested, kernelsFor),
-                        vector(p + "post_attention_layernorm.weight", h),
-                        c.isMoeLayer(i) ? null : mlp(p + "mlp.", c.intermediateSize(), requested, kernelsFor),
-                        c.isMoeLayer(i) ? moe(p + "mlp.", requested, kernelsFor) : null);
+                layers[i] = new Layer(w.vector(p + "input_layernorm.weight", h), attention(w, p + "self_attn."),
+                        w.vector(p + "post_attention_layernorm.weight", h),
+                        c.isMoeLayer(i) ? null : w.swiGlu(p + "mlp.", c.intermediateSize(), h, false),
+                        c.isMoeLayer(i) ? moe(w, p + "mlp.") : null);
             }
-            this.finalNorm = vector("model.norm.weight", h);
-            this.lmHead = c.tieWordEmbeddings()
-                    ? new Linear(embedTokens, null, kernelsFor.apply(embedTokens.dtype()))
-                    : linear("lm_head", c.vocabSize(), h, false, requested, kernelsFor);
+            float[] finalNorm = w.vector("model.norm.weight", h);
+            this.lmHead = new LmHead(finalNorm, c.rmsNormEps(), c.tieWordEmbeddings()
+                    ? w.linear(embedTokens) : w.linear("lm_head", c.vocabSize(), h, false));
             logSkippedNextnLayers();
             this.invFreq = inverseFrequencies(c);
             DeepseekV3Config.RopeScaling s = c.ropeScaling();
             this.ropeMscale = s == null ? 1.0
                     : DeepseekV3Config.yarnMscale(s.factor(), s.mscale()) / DeepseekV3Config.yarnMscale(s.factor(), s.mscaleAllDim());
             this.softmaxScale = (float) c.softmaxScale();
+            this.kv = new PagedKvStore(kvCacheLayout());
             this.info = new ModelInfo(c.modelType(), c.architecture(), c.vocabSize(), c.maxPositionEmbeddings(), h,
-                    c.numLayers(), parameterCount, weightBytes, embedTokens.dtype().name(),
-                    (long) c.numLayers() * c.cacheDim() * Float.BYTES);
+                    c.numLayers(), w.parameterCount(), w.weightBytes(), embedTokens.dtype().name(),
+                    kvCacheLayout().bytesPerToken());
         } catch (RuntimeException e) {
             convertedWeights.close();
             throw e;
         }
     }
 
-    private static DType requestedDtype(String dtype) {
-        return switch (dtype == null ? "auto" : dtype) {
-            case "auto" -> null;
-            case "float32", "float" -> DType.F32;
-            case "bfloat16" -> DType.BF16;
-            case "float16", "half" -> DType.F16;
-            default -> throw new IllegalArgumentException("dtype " + dtype + " is not supported (auto, float32, bfloat16, float16)");
-        };
-    }
-
-    private Attention attention(String p, DType requested, Function<DType, KernelBackend> kernelsFor) {
+    private Attention attention(WeightLoader w, String p) {
         DeepseekV3Config c = config;
         int h = c.hiddenSize();
         int heads = c.numHeads();
@@ -224,30 +197,30 @@ public final class DeepseekV3Model implements CausalLm {
         float[] qANorm = null;
         Linear qB;
         if (c.qLoraRank() > 0) {
-            qA = linear(p + "q_a_proj", c.qLoraRank(), h, bias, requested, kernelsFor);
-            qANorm = vector(p + "q_a_layernorm.weight", c.qLoraRank());
-            qB = linear(p + "q_b_proj", heads * c.qHeadDim(), c.qLoraRank(), false, requested, kernelsFor);
+            qA = w.linear(p + "q_a_proj", c.qLoraRank(), h, bias);
+            qANorm = w.vector(p + "q_a_layernorm.weight", c.qLoraRank());
+            qB = w.linear(p + "q_b_proj", heads * c.qHeadDim(), c.qLoraRank(), false);
         } else {
-            qB = linear(p + "q_proj", heads * c.qHeadDim(), h, false, requested, kernelsFor);
+            qB = w.linear(p + "q_proj", heads * c.qHeadDim(), h, false);
         }
-        Linear kvB = linear(p + "kv_b_proj", heads * (nope + v), kvLora, false, requested, kernelsFor);
-        Tensor w = kvB.weight();
-        long bytes = w.dtype().byteSize();
+        Linear kvB = w.linear(p + "kv_b_proj", heads * (nope + v), kvLora, false);
+        Tensor kvBW = kvB.weight();
+        long bytes = kvBW.dtype().byteSize();
         Linear[] ukT = new Linear[heads];
         Linear[] uv = new Linear[heads];
         for (int head = 0; head < heads; head++) {
             long rowUk = (long) head * (nope + v);
-            MemorySegment t = transpose(w.data().asSlice(rowUk * kvLora * bytes, (long) nope * kvLora * bytes), nope, kvLora, bytes);
-            ukT[head] = new Linear(new Tensor(w.name() + "[W_UK^T head " + head + "]", w.dtype(), new long[] {kvLora, nope}, t),
+            MemorySegment t = transpose(kvBW.data().asSlice(rowUk * kvLora * bytes, (long) nope * kvLora * bytes), nope, kvLora, bytes);
+            ukT[head] = new Linear(new Tensor(kvBW.name() + "[W_UK^T head " + head + "]", kvBW.dtype(), new long[] {kvLora, nope}, t),
                     null, kvB.kernels());
-            MemorySegment rows = w.data().asSlice((rowUk + nope) * kvLora * bytes, (long) v * kvLora * bytes);
-            uv[head] = new Linear(new Tensor(w.name() + "[W_UV head " + head + "]", w.dtype(), new long[] {v, kvLora}, rows),
+            MemorySegment rows = kvBW.data().asSlice((rowUk + nope) * kvLora * bytes, (long) v * kvLora * bytes);
+            uv[head] = new Linear(new Tensor(kvBW.name() + "[W_UV head " + head + "]", kvBW.dtype(), new long[] {v, kvLora}, rows),
                     null, kvB.kernels());
         }
         return new Attention(qA, qANorm, qB,
-                linear(p + "kv_a_proj_with_mqa", c.cacheDim(), h, bias, requested, kernelsFor),
-                vector(p + "kv_a_layernorm.weight", kvLora), kvB, ukT, uv,
-                linear(p + "o_proj", h, heads * v, bias, requested, kernelsFor));
+                w.linear(p + "kv_a_proj_with_mqa", c.cacheDim(), h, bias),
+                w.vector(p + "kv_a_layernorm.weight", kvLora), kvB, ukT, uv,
+                w.linear(p + "o_proj", h, heads * v, bias));
     }
 
     /** A (cols, rows) copy of the row-major (rows, cols) matrix {@code m} of 2- or 4-byte elements, bit for bit. */
@@ -271,51 +244,19 @@ public final class DeepseekV3Model implements CausalLm {
         return t;
     }
 
-    private Mlp mlp(String p, int inter, DType requested, Function<DType, KernelBackend> kernelsFor) {
-        int h = config.hiddenSize();
-        return new Mlp(linear(p + "gate_proj", inter, h, false, requested, kernelsFor),
-                linear(p + "up_proj", inter, h, false, requested, kernelsFor),
-                linear(p + "down_proj", h, inter, false, requested, kernelsFor));
-    }
-
-    private Moe moe(String p, DType requested, Function<DType, KernelBackend> kernelsFor) {
+    private Moe moe(WeightLoader w, String p) {
         DeepseekV3Config c = config;
-        Tensor router = matrix(p + "gate.weight", c.nRoutedExperts(), c.hiddenSize(), null);
+        int h = c.hiddenSize();
+        Tensor router = w.storedMatrix(p + "gate.weight", c.nRoutedExperts(), h);
         // as in DeepSeek's and vLLM's code, only noaux_tc routing has (and needs) the selection bias
-        float[] bias = c.topkMethod().equals("noaux_tc") ? vector(p + "gate.e_score_correction_bias", c.nRoutedExperts()) : null;
-        Mlp[] experts = new Mlp[c.nRoutedExperts()];
+        float[] bias = c.topkMethod().equals("noaux_tc") ? w.vector(p + "gate.e_score_correction_bias", c.nRoutedExperts()) : null;
+        SwiGlu[] experts = new SwiGlu[c.nRoutedExperts()];
         for (int e = 0; e < experts.length; e++) {
-            experts[e] = mlp(p + "experts." + e + ".", c.moeIntermediateSize(), requested, kernelsFor);
+            experts[e] = w.swiGlu(p + "experts." + e + ".", c.moeIntermediateSize(), h, false);
         }
-        Mlp shared = c.nSharedExperts() > 0
-                ? mlp(p + "shared_experts.", c.moeIntermediateSize() * c.nSharedExperts(), requested, kernelsFor) : null;
-        return new Moe(new Linear(router, null, kernelsFor.apply(router.dtype())), bias, experts, shared);
-    }
-
-    private Tensor matrix(String name, int rows, int cols, DType requested) {
-        Tensor t = checkpoint.get(name);
-        if (t.rank() != 2 || t.dim(0) != rows || t.dim(1) != cols) {
-            throw new IllegalArgumentException(name + " has shape " + Arrays.toString(t.shape()) + ", config needs [" + rows + ", " + cols + "]");
-        }
-        if (requested != null) t = Tensors.convert(t, requested, convertedWeights);
-        parameterCount += t.numel();
-        weightBytes += t.data().byteSize();
-        return t;
-    }
-
-    private float[] vector(String name, int size) {
-        Tensor t = checkpoint.get(name);
-        if (t.rank() != 1 || t.dim(0) != size) {
-            throw new IllegalArgumentException(name + " has shape " + Arrays.toString(t.shape()) + ", config needs [" + size + "]");
-        }
-        parameterCount += t.numel();
-        weightBytes += t.data().byteSize();
-        return Tensors.toFloats(t);
-    }
-
-    private Linear linear(String prefix, int out, int in, boolean bias, DType requested, Function<DType, KernelBackend> kernelsFor) {
-        Tensor w = matrix(prefix + ".weight", out, in, requested);
-        return new Linear(w, bias ? vector(prefix + ".bias", out) : null, kernelsFor.apply(w.dtype()));
+        SwiGlu shared = c.nSharedExperts() > 0
+                ? w.swiGlu(p + "shared_experts.", c.moeIntermediateSize() * c.nSharedExperts(), h, false) : null;
+        return new Moe(w.linear(router), bias, experts, shared);
     }
 
     /** Multi-token-prediction layers follow the decoder layers in the checkpoint; serving does not run them. */
@@ -392,110 +333,66 @@ public final class DeepseekV3Model implements CausalLm {
     }
 
     @Override
-    public SequenceCache newSequence(int capacity) {
+    public KvCacheLayout kvCacheLayout() {
+        return new KvCacheLayout(config.numLayers(), config.cacheDim(), KvCacheLayout.MLA);
+    }
+
+    @Override
+    public void allocateKvCache(int numBlocks, int blockSize) {
         ensureOpen();
-        if (capacity <= 0) throw new IllegalArgumentException("capacity must be positive, got " + capacity);
-        return new MlaCache(capacity);
+        kv.allocate(numBlocks, blockSize);
     }
 
     // ---------------------------------------------------------------- forward
 
     @Override
-    public float[][] forward(List<BatchEntry> batch) {
+    public float[][] forward(List<BatchEntry> entries) {
         ensureOpen();
-        int e = batch.size();
-        MlaCache[] caches = new MlaCache[e];
-        int total = 0;
-        Set<MlaCache> seen = Collections.newSetFromMap(new IdentityHashMap<>());
-        for (int i = 0; i < e; i++) {
-            BatchEntry entry = batch.get(i);
-            if (!(entry.cache() instanceof MlaCache c) || c.owner() != this) {
-                throw new IllegalArgumentException("batch entry " + i + ": cache was not created by this model");
-            }
-            if (c.kv == null) throw new IllegalArgumentException("batch entry " + i + ": cache is closed");
-            if (!seen.add(c)) throw new IllegalArgumentException("batch entry " + i + ": the same cache twice in one batch");
-            int n = entry.tokens().length;
-            if (n == 0) throw new IllegalArgumentException("batch entry " + i + ": no tokens");
-            if (c.length + n > c.capacity) {
-                throw new IllegalArgumentException("batch entry " + i + ": " + c.length + " + " + n + " tokens exceed the cache capacity " + c.capacity);
-            }
-            for (int tok : entry.tokens()) {
-                if (tok < 0 || tok >= config.vocabSize()) throw new IllegalArgumentException("batch entry " + i + ": token " + tok + " outside the vocabulary");
-            }
-            caches[i] = c;
-            total += n;
-        }
-        if (e == 0) return new float[0][];
-
-        Scratch s = scratch(total, e);
-        Step step = new Step(batch, caches);
+        BatchLayout batch = kv.prepare(entries, config.vocabSize());
+        if (batch.size() == 0) return new float[0][];
+        int total = batch.totalTokens();
+        Scratch s = scratch(total);
+        Step step = new Step(batch);
         int hidden = config.hiddenSize();
-        for (int i = 0, t = 0; i < e; i++) {
-            int[] tokens = batch.get(i).tokens();
-            caches[i].reserve(caches[i].length + tokens.length);
-            for (int j = 0; j < tokens.length; j++, t++) {
-                Tensors.readRow(embedTokens, tokens[j], s.x, t * hidden);
-                ropeAngles(s, t, caches[i].length + j);
-            }
-        }
+        double eps = config.rmsNormEps();
+        batch.embed(embedTokens, s.x);
+        FloatOps.ropeAngles(batch, invFreq, ropeMscale, s.cos, s.sin);
 
         for (int l = 0; l < layers.length; l++) {
             Layer layer = layers[l];
-            rmsNorm(s.x, 0, hidden, total, layer.attnNorm(), s.xb, 0, hidden);
+            FloatOps.rmsNorm(s.x, layer.attnNorm(), eps, s.xb, total);
             attention(l, layer.attn(), step, s);
-            addInPlace(s.x, s.proj, total * hidden);
+            FloatOps.addInPlace(s.x, s.proj, total * hidden);
 
-            rmsNorm(s.x, 0, hidden, total, layer.mlpNorm(), s.xb, 0, hidden);
+            FloatOps.rmsNorm(s.x, layer.mlpNorm(), eps, s.xb, total);
             if (layer.moe() != null) {
                 moe(layer.moe(), total, s);
             } else {
-                mlp(layer.dense(), s.xb, total, s, s.proj);
+                layer.dense().apply(s.xb, total, s.gate, s.up, s.proj);
             }
-            addInPlace(s.x, s.proj, total * hidden);
+            FloatOps.addInPlace(s.x, s.proj, total * hidden);
         }
-
-        for (int i = 0, t = 0; i < e; i++) {
-            int n = batch.get(i).tokens().length;
-            t += n;
-            caches[i].length += n;
-            System.arraycopy(s.x, (t - 1) * hidden, s.lastHidden, i * hidden, hidden);
-        }
-        rmsNorm(s.lastHidden, 0, hidden, e, finalNorm, s.lastNormed, 0, hidden);
-        int vocab = config.vocabSize();
-        lmHead.apply(s.lastNormed, e, s.logits);
-        float[][] out = new float[e][];
-        for (int i = 0; i < e; i++) out[i] = Arrays.copyOfRange(s.logits, i * vocab, (i + 1) * vocab);
-        return out;
+        return lmHead.logits(batch, s.x);
     }
 
-    /** The entries of one forward call: where each starts in the token matrix and which attention form it uses. */
+    /** The entries of one forward call and which attention form each uses. */
     private final class Step {
-        final List<BatchEntry> batch;
-        final MlaCache[] caches;
-        final int[] first;      // (E,) index of the entry's first token in the batch
-        final int[] count;      // (E,) tokens of the entry in this step
+        final BatchLayout batch;
         final boolean[] absorb; // (E,) absorbed (latent-space) attention
         final int absorbedTokens;
 
-        Step(List<BatchEntry> batch, MlaCache[] caches) {
+        Step(BatchLayout batch) {
             this.batch = batch;
-            this.caches = caches;
-            int e = caches.length;
-            first = new int[e];
-            count = new int[e];
-            absorb = new boolean[e];
-            int t = 0;
+            absorb = new boolean[batch.size()];
             int absorbed = 0;
-            for (int i = 0; i < e; i++) {
-                first[i] = t;
-                count[i] = batch.get(i).tokens().length;
+            for (int i = 0; i < absorb.length; i++) {
+                int n = batch.count(i);
                 absorb[i] = switch (attentionForm) {
                     case ABSORBED -> true;
                     case EXPANDED -> false;
-                    case AUTO -> count[i] == 1 || absorbedIsCheaper(count[i], caches[i].length + count[i]);
+                    case AUTO -> n == 1 || absorbedIsCheaper(n, batch.start(i) + n);
                 };
-                if (absorb[i]) absorbed += count[i];
-                t += count[i];
+                if (absorb[i]) absorbed += n;
             }
             absorbedTokens = absorbed;
         }
@@ -508,31 +405,6 @@ public final class DeepseekV3Model implements CausalLm {
         long expanded = ctx * lora * nopeV + (long) n * ctx * (config.qHeadDim() + config.vHeadDim());
         long absorbed = n * lora * nopeV + (long) n * ctx * (2 * lora + config.qkRopeHeadDim());
         return absorbed < expanded;
-    }
-
-    private void rmsNorm(float[] x, int xOff, int xStride, int rows, float[] weight, float[] out, int outOff, int outStride) {
-        int dim = weight.length;
-        for (int r = 0; r < rows; r++) {
-            int i0 = xOff + r * xStride;
-            int o0 = outOff + r * outStride;
-            double ss = 0;
-            for (int i = 0; i < dim; i++) ss += (double) x[i0 + i] * x[i0 + i];
-            float scale = (float) (1.0 / Math.sqrt(ss / dim + config.rmsNormEps()));
-            for (int i = 0; i < dim; i++) out[o0 + i] = weight[i] * (x[i0 + i] * scale);
-        }
-    }
-
-    private static void addInPlace(float[] acc, float[] delta, int n) {
-        for (int i = 0; i < n; i++) acc[i] += delta[i];
-    }
-
-    private void ropeAngles(Scratch s, int t, int position) {
-        int half = invFreq.length;
-        for (int i = 0; i < half; i++) {
-            double angle = position * invFreq[i];
-            s.cos[t * half + i] = (float) (Math.cos(angle) * ropeMscale);
-            s.sin[t * half + i] = (float) (Math.sin(angle) * ropeMscale);
-        }
     }
 
     /**
@@ -553,34 +425,36 @@ public final class DeepseekV3Model implements CausalLm {
     }
 
     /**
-     * MLA for the normed input s.xb: projects queries and the latent, appends each token's
-     * {@code [norm(latent) ‖ rope(k_pe)]} to its cache, attends causally per entry in the entry's
+     * MLA for the normed input s.xb: projects queries and the latent, writes each token's
+     * {@code [norm(latent) ‖ rope(k_pe)]} to its slot, attends causally per entry in the entry's
      * form and leaves {@code o_proj} of the result in s.proj.
      */
     private void attention(int layer, Attention a, Step step, Scratch s) {
         DeepseekV3Config c = config;
-        int total = s.tokensInUse;
+        BatchLayout batch = step.batch;
+        int total = batch.totalTokens();
         int heads = c.numHeads();
         int qHead = c.qHeadDim();
         int nope = c.qkNopeHeadDim();
         int lora = c.kvLoraRank();
         int cd = c.cacheDim();
+        double eps = c.rmsNormEps();
         if (a.qA() != null) {
             a.qA().apply(s.xb, total, s.qLatent);
-            rmsNorm(s.qLatent, 0, c.qLoraRank(), total, a.qANorm(), s.qLatent, 0, c.qLoraRank());
+            FloatOps.rmsNorm(s.qLatent, a.qANorm(), eps, s.qLatent, total);
             a.qB().apply(s.qLatent, total, s.q);
         } else {
             a.qB().apply(s.xb, total, s.q);
         }
         a.kvA().apply(s.xb, total, s.kvA);
-        rmsNorm(s.kvA, 0, cd, total, a.kvANorm(), s.kvA, 0, cd);
+        FloatOps.rmsNorm(s.kvA, 0, cd, total, a.kvANorm(), eps, s.kvA, 0, cd);
         for (int t = 0; t < total; t++) {
             rotate(s.kvA, t * cd + lora, s, t);
             for (int h = 0; h < heads; h++) rotate(s.q, (t * heads + h) * qHead + nope, s, t);
         }
-        for (int i = 0; i < step.caches.length; i++) {
-            MlaCache cache = step.caches[i];
-            System.arraycopy(s.kvA, step.first[i] * cd, cache.kv[layer], cache.length * cd, step.count[i] * cd);
+        for (int i = 0; i < batch.size(); i++) {
+            int[] table = batch.entry(i).blockTable();
+            for (int j = 0; j < batch.count(i); j++) kv.write(layer, table, batch.start(i) + j, s.kvA, (batch.first(i) + j) * cd);
         }
         if (step.absorbedTokens > 0) absorbedAttention(layer, a, step, s);
         if (step.absorbedTokens < total) expandedAttention(layer, a, step, s);
@@ -590,6 +464,8 @@ public final class DeepseekV3Model implements CausalLm {
     /** Attention in latent space for the absorbed entries; writes their rows of s.att. */
     private void absorbedAttention(int layer, Attention a, Step step, Scratch s) {
         DeepseekV3Config c = config;
+        BatchLayout batch = step.batch;
+        int e = batch.size();
         int heads = c.numHeads();
         int qHead = c.qHeadDim();
         int nope = c.qkNopeHeadDim();
@@ -597,11 +473,11 @@ public final class DeepseekV3Model implements CausalLm {
         int v = c.vHeadDim();
         int n = step.absorbedTokens;
         int[] tokenOf = new int[n];     // absorbed row -> batch token
-        int[] rowOfEntry = new int[step.caches.length];
-        for (int i = 0, r = 0; i < step.caches.length; i++) {
+        int[] rowOfEntry = new int[e];
+        for (int i = 0, r = 0; i < e; i++) {
             rowOfEntry[i] = r;
             if (!step.absorb[i]) continue;
-            for (int j = 0; j < step.count[i]; j++) tokenOf[r++] = step.first[i] + j;
+            for (int j = 0; j < batch.count(i); j++) tokenOf[r++] = batch.first(i) + j;
         }
         // q_nope·W_UK per head, for all absorbed tokens in one matmul: (n, nope) -> (n, lora)
         for (int h = 0; h < heads; h++) {
@@ -610,15 +486,15 @@ public final class DeepseekV3Model implements CausalLm {
             for (int r = 0; r < n; r++) System.arraycopy(s.gatherOut, r * lora, s.qAbsorbed, (r * heads + h) * lora, lora);
         }
         long work = 0;
-        for (int i = 0; i < step.caches.length; i++) {
-            if (step.absorb[i]) work += (long) step.count[i] * (step.caches[i].length + step.count[i]);
+        for (int i = 0; i < e; i++) {
+            if (step.absorb[i]) work += (long) batch.count(i) * (batch.start(i) + batch.count(i));
         }
-        IntStream tasks = IntStream.range(0, step.caches.length * heads);
+        IntStream tasks = IntStream.range(0, e * heads);
         // a hand-off to the common pool only pays off for long contexts
         if (work * heads * (2L * lora) > (1 << 20)) tasks = tasks.parallel();
         tasks.forEach(task -> {
             int i = task / heads;
-            if (step.absorb[i]) attendLatent(layer, task % heads, step.caches[i], step.first[i], rowOfEntry[i], step.count[i], s);
+            if (step.absorb[i]) attendLatent(layer, task % heads, batch, i, rowOfEntry[i], s);
         });
         // W_UV per head: (n, lora) -> (n, v)
         for (int h = 0; h < heads; h++) {
@@ -628,41 +504,41 @@ public final class DeepseekV3Model implements CausalLm {
         }
     }
 
-    /** One head of one entry in latent space: keys {@code [latent ‖ k_pe]} (cacheDim), values the latent. */
-    private void attendLatent(int layer, int h, MlaCache cache, int t0, int r0, int n, Scratch s) {
+    /**
+     * One head of entry i in latent space, its queries at absorbed rows from r0: keys
+     * {@code [latent ‖ k_pe]} (cacheDim), values the latent, both read through the block table.
+     */
+    private void attendLatent(int layer, int h, BatchLayout batch, int i, int r0, Scratch s) {
         DeepseekV3Config c = config;
         int heads = c.numHeads();
         int qHead = c.qHeadDim();
         int nope = c.qkNopeHeadDim();
         int rope = c.qkRopeHeadDim();
         int lora = c.kvLoraRank();
-        int cd = c.cacheDim();
-        float[] kv = cache.kv[layer];
-        float[] scores = new float[cache.length + n];
-        for (int i = 0; i < n; i++) {
-            int pos = cache.length + i;
-            int qAbs = ((r0 + i) * heads + h) * lora;
-            int qPe = ((t0 + i) * heads + h) * qHead + nope;
-            float max = Float.NEGATIVE_INFINITY;
+        int[] table = batch.entry(i).blockTable();
+        int start = batch.start(i);
+        int n = batch.count(i);
+        int t0 = batch.first(i);
+        float[] scores = new float[start + n];
+        for (int j = 0; j < n; j++) {
+            int pos = start + j;
+            int qAbs = ((r0 + j) * heads + h) * lora;
+            int qPe = ((t0 + j) * heads + h) * qHead + nope;
             for (int p = 0; p <= pos; p++) {
-                int k = p * cd;
+                float[] block = kv.block(table, p);
+                int k = kv.offset(layer, p);
                 float dot = 0f;
-                for (int d = 0; d < lora; d++) dot += s.qAbsorbed[qAbs + d] * kv[k + d];
-                for (int d = 0; d < rope; d++) dot += s.q[qPe + d] * kv[k + lora + d];
+                for (int d = 0; d < lora; d++) dot += s.qAbsorbed[qAbs + d] * block[k + d];
+                for (int d = 0; d < rope; d++) dot += s.q[qPe + d] * block[k + lora + d];
                 scores[p] = dot * softmaxScale;
-                max = Math.max(max, scores[p]);
             }
-            float sum = 0f;
-            for (int p = 0; p <= pos; p++) {
-                scores[p] = (float) Math.exp(scores[p] - max);
-                sum += scores[p];
-            }
-            float inv = 1f / sum;
+            FloatOps.softmax(scores, 0, pos + 1);
             Arrays.fill(s.latentOut, qAbs, qAbs + lora, 0f);
             for (int p = 0; p <= pos; p++) {
-                float w = scores[p] * inv;
-                int k = p * cd;
-                for (int d = 0; d < lora; d++) s.latentOut[qAbs + d] += w * kv[k + d];
+                float w = scores[p];
+                float[] block = kv.block(table, p);
+                int k = kv.offset(layer, p);
+                for (int d = 0; d < lora; d++) s.latentOut[qAbs + d] += w * block[k + d];
             }
         }
     }
@@ -674,27 +550,27 @@ public final class DeepseekV3Model implements CausalLm {
      */
     private void expandedAttention(int layer, Attention a, Step step, Scratch s) {
         DeepseekV3Config c = config;
+        BatchLayout batch = step.batch;
         int heads = c.numHeads();
         int lora = c.kvLoraRank();
-        int cd = c.cacheDim();
         int kvWidth = heads * (c.qkNopeHeadDim() + c.vHeadDim());
-        int e = step.caches.length;
+        int e = batch.size();
         int[] ctxStart = new int[e];
         int rows = 0;
         long work = 0;
         for (int i = 0; i < e; i++) {
             if (step.absorb[i]) continue;
             ctxStart[i] = rows;
-            int ctx = step.caches[i].length + step.count[i];
+            int ctx = batch.start(i) + batch.count(i);
             rows += ctx;
-            work += (long) step.count[i] * ctx;
+            work += (long) batch.count(i) * ctx;
         }
         float[] latents = new float[rows * lora];   // (context rows, lora)
         for (int i = 0; i < e; i++) {
             if (step.absorb[i]) continue;
-            float[] kv = step.caches[i].kv[layer];
-            int ctx = step.caches[i].length + step.count[i];
-            for (int p = 0; p < ctx; p++) System.arraycopy(kv, p * cd, latents, (ctxStart[i] + p) * lora, lora);
+            int[] table = batch.entry(i).blockTable();
+            int ctx = batch.start(i) + batch.count(i);
+            for (int p = 0; p < ctx; p++) System.arraycopy(kv.block(table, p), kv.offset(layer, p), latents, (ctxStart[i] + p) * lora, lora);
         }
         float[] kvFull = new float[rows * kvWidth]; // (context rows, heads, nope + v)
         a.kvB().apply(latents, rows, kvFull);
@@ -702,11 +578,12 @@ public final class DeepseekV3Model implements CausalLm {
         if (work * heads * (c.qHeadDim() + c.vHeadDim()) > (1 << 20)) tasks = tasks.parallel();
         tasks.forEach(task -> {
             int i = task / heads;
-            if (!step.absorb[i]) attendExpanded(layer, task % heads, step.caches[i], step.first[i], step.count[i], kvFull, ctxStart[i], s);
+            if (!step.absorb[i]) attendExpanded(layer, task % heads, batch, i, kvFull, ctxStart[i], s);
         });
     }
 
-    private void attendExpanded(int layer, int h, MlaCache cache, int t0, int n, float[] kvFull, int ctx0, Scratch s) {
+    /** One head of entry i over its context rows of kvFull from ctx0, the rope key read through the block table. */
+    private void attendExpanded(int layer, int h, BatchLayout batch, int i, float[] kvFull, int ctx0, Scratch s) {
         DeepseekV3Config c = config;
         int heads = c.numHeads();
         int qHead = c.qHeadDim();
@@ -714,49 +591,33 @@ public final class DeepseekV3Model implements CausalLm {
         int rope = c.qkRopeHeadDim();
         int v = c.vHeadDim();
         int lora = c.kvLoraRank();
-        int cd = c.cacheDim();
         int kvWidth = heads * (nope + v);
-        float[] kv = cache.kv[layer];
-        float[] scores = new float[cache.length + n];
-        for (int i = 0; i < n; i++) {
-            int pos = cache.length + i;
-            int q = ((t0 + i) * heads + h) * qHead;
-            float max = Float.NEGATIVE_INFINITY;
+        int[] table = batch.entry(i).blockTable();
+        int start = batch.start(i);
+        int n = batch.count(i);
+        int t0 = batch.first(i);
+        float[] scores = new float[start + n];
+        for (int j = 0; j < n; j++) {
+            int pos = start + j;
+            int q = ((t0 + j) * heads + h) * qHead;
             for (int p = 0; p <= pos; p++) {
                 int k = (ctx0 + p) * kvWidth + h * (nope + v);
-                int pe = p * cd + lora;
+                float[] block = kv.block(table, p);
+                int pe = kv.offset(layer, p) + lora;
                 float dot = 0f;
                 for (int d = 0; d < nope; d++) dot += s.q[q + d] * kvFull[k + d];
-                for (int d = 0; d < rope; d++) dot += s.q[q + nope + d] * kv[pe + d];
+                for (int d = 0; d < rope; d++) dot += s.q[q + nope + d] * block[pe + d];
                 scores[p] = dot * softmaxScale;
-                max = Math.max(max, scores[p]);
             }
-            float sum = 0f;
-            for (int p = 0; p <= pos; p++) {
-                scores[p] = (float) Math.exp(scores[p] - max);
-                sum += scores[p];
-            }
-            float inv = 1f / sum;
-            int out = ((t0 + i) * heads + h) * v;
+            FloatOps.softmax(scores, 0, pos + 1);
+            int out = ((t0 + j) * heads + h) * v;
             Arrays.fill(s.att, out, out + v, 0f);
             for (int p = 0; p <= pos; p++) {
-                float w = scores[p] * inv;
+                float w = scores[p];
                 int val = (ctx0 + p) * kvWidth + h * (nope + v) + nope;
                 for (int d = 0; d < v; d++) s.att[out + d] += w * kvFull[val + d];
             }
         }
-    }
-
-    /** {@code out (n, hidden) = down(silu(gate(x)) * up(x))} for x (n, hidden). */
-    private static void mlp(Mlp m, float[] x, int n, Scratch s, float[] out) {
-        int inter = m.intermediate();
-        m.gate().apply(x, n, s.gate);
-        m.up().apply(x, n, s.up);
-        for (int i = 0; i < n * inter; i++) {
-            float g = s.gate[i];
-            s.gate[i] = g / (1f + (float) Math.exp(-g)) * s.up[i];
-        }
-        m.down().apply(s.gate, n, out);
     }
 
     /**
@@ -786,7 +647,7 @@ public final class DeepseekV3Model implements CausalLm {
                 int token = s.byExpert[start[e] + r] / k;
                 System.arraycopy(s.xb, token * hidden, s.expertIn, r * hidden, hidden);
             }
-            mlp(m.experts()[e], s.expertIn, count, s, s.expertOut);
+            m.experts()[e].apply(s.expertIn, count, s.gate, s.up, s.expertOut);
             for (int r = 0; r < count; r++) {
                 int slot = s.byExpert[start[e] + r];
                 int o = (slot / k) * hidden;
@@ -796,7 +657,7 @@ public final class DeepseekV3Model implements CausalLm {
         }
         float scale = (float) c.routedScalingFactor();
         if (m.shared() != null) {
-            mlp(m.shared(), s.xb, total, s, s.proj);
+            m.shared().apply(s.xb, total, s.gate, s.up, s.proj);
             for (int i = 0; i < total * hidden; i++) s.proj[i] += scale * s.routed[i];
         } else {
             for (int i = 0; i < total * hidden; i++) s.proj[i] = scale * s.routed[i];
@@ -874,8 +735,6 @@ public final class DeepseekV3Model implements CausalLm {
     /** Activation buffers, reused across steps and grown to the largest batch seen. */
     private static final class Scratch {
         final int tokens;
-        final int entries;
-        int tokensInUse;
         final float[] x;            // (T, hidden) residual stream
         final float[] xb;           // (T, hidden) normed block input
         final float[] proj;         // (T, hidden) o_proj / MLP output
@@ -902,13 +761,9 @@ public final class DeepseekV3Model implements CausalLm {
         final double[] choice;      // (experts,) scores + bias, masked during selection
         final double[] groupScore;  // (groups,)
         final double[] weights;     // (k,)
-        final float[] lastHidden;   // (E, hidden) last token of each entry
-        final float[] lastNormed;   // (E, hidden)
-        final float[] logits;       // (E, vocab)
 
-        Scratch(DeepseekV3Config c, int tokens, int entries) {
+        Scratch(DeepseekV3Config c, int tokens) {
             this.tokens = tokens;
-            this.entries = entries;
             int h = c.hiddenSize();
             int heads = c.numHeads();
             int lora = c.kvLoraRank();
@@ -941,74 +796,15 @@ public final class DeepseekV3Model implements CausalLm {
             choice = new double[experts];
             groupScore = new double[Math.max(c.nGroup(), 1)];
             weights = new double[k];
-            lastHidden = new float[entries * h];
-            lastNormed = new float[entries * h];
-            logits = new float[entries * c.vocabSize()];
         }
     }
 
-    private Scratch scratch(int tokens, int entries) {
-        Scratch s = scratch;
-        if (s == null || s.tokens < tokens || s.entries < entries) {
-            // round up so that a slowly growing batch does not reallocate every step
-            int t = Math.max(tokens, s == null ? 0 : s.tokens);
-            int e = Math.max(entries, s == null ? 0 : s.entries);
-            s = new Scratch(config, t <= 1 ? 1 : Integer.highestOneBit(t - 1) << 1, Math.max(e, 1));
-            scratch = s;
-        }
-        s.tokensInUse = tokens;
-        return s;
+    private Scratch scratch(int tokens) {
+        if (scratch == null || scratch.tokens < tokens) scratch = new Scratch(config, BatchLayout.roundUp(tokens));
+        return scratch;
     }
 
-    // ---------------------------------------------------------------- cache and lifecycle
-
-    /** Per-sequence F32 MLA cache, grown on demand up to its capacity. */
-    private final class MlaCache implements SequenceCache {
-        private final int capacity;
-        private int length;
-        private float[][] kv; // [layer] (allocated positions, kvLora + rope): normed latent ‖ roped k_pe
-
-        MlaCache(int capacity) {
-            this.capacity = capacity;
-            kv = new float[config.numLayers()][Math.min(capacity, 64) * config.cacheDim()];
-        }
-
-        DeepseekV3Model owner() {
-            return DeepseekV3Model.this;
-        }
-
-        void reserve(int positions) {
-            int cd = config.cacheDim();
-            int allocated = kv[0].length / cd;
-            if (positions <= allocated) return;
-            int grown = Math.min(capacity, Math.max(positions, 2 * allocated));
-            for (int l = 0; l < kv.length; l++) kv[l] = Arrays.copyOf(kv[l], grown * cd);
-        }
-
-        @Override
-        public int length() {
-            return length;
-        }
-
-        @Override
-        public int capacity() {
-            return capacity;
-        }
-
-        @Override
-        public void truncate(int newLength) {
-            if (newLength < 0 || newLength > length) {
-                throw new IllegalArgumentException("truncate to " + newLength + " outside [0, " + length + "]");
-            }
-            length = newLength;
-        }
-
-        @Override
-        public void close() {
-            kv = null;
-            length = 0;
-        }
-    }
+    // ---------------------------------------------------------------- lifecycle
 
     private void ensureOpen() {
         if (closed) throw new IllegalStateException("model is closed");
@@ -1019,6 +815,7 @@ public final class DeepseekV3Model implements CausalLm {
         if (closed) return;
         closed = true;
         scratch = null;
+        kv.release();
         convertedWeights.close();
         checkpoint.close();
     }

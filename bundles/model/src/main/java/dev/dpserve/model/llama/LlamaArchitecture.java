@@ -4,10 +4,9 @@ package dev.dpserve.model.llama;
 import dev.dpserve.api.model.CausalLm;
 import dev.dpserve.api.model.ModelArchitecture;
 import dev.dpserve.api.model.ModelSource;
-import dev.dpserve.api.tensor.DType;
 import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.model.KernelChoice;
 import java.io.IOException;
-import java.util.Comparator;
 import java.util.List;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.FieldOption;
@@ -42,15 +41,6 @@ public final class LlamaArchitecture implements ModelArchitecture {
     @Override
     public CausalLm load(ModelSource source) throws IOException {
         List<KernelBackend> available = backends;
-        return LlamaModel.load(source, dtype -> choose(available, dtype));
-    }
-
-    /** The best backend for MATMUL on {@code dtype}; IllegalStateException if none supports it. */
-    public static KernelBackend choose(List<KernelBackend> backends, DType dtype) {
-        return backends.stream()
-                .filter(b -> b.supports(KernelBackend.Op.MATMUL, dtype))
-                .max(Comparator.comparingInt(KernelBackend::score))
-                .orElseThrow(() -> new IllegalStateException("no kernel backend supports MATMUL on " + dtype
-                        + " weights (registered: " + backends.stream().map(KernelBackend::name).toList() + ")"));
+        return LlamaModel.load(source, dtype -> KernelChoice.choose(available, dtype));
     }
 }

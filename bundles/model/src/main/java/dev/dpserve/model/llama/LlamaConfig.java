@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.model.llama;
 
+import static dev.dpserve.model.ConfigValues.architectureOf;
+import static dev.dpserve.model.ConfigValues.bool;
+import static dev.dpserve.model.ConfigValues.eosIds;
+import static dev.dpserve.model.ConfigValues.integer;
+import static dev.dpserve.model.ConfigValues.number;
+import static dev.dpserve.model.ConfigValues.ropeType;
+import static dev.dpserve.model.ConfigValues.string;
+
+import dev.dpserve.model.ConfigValues;
 import java.util.List;
 import java.util.Map;
 
@@ -57,8 +66,7 @@ public record LlamaConfig(String modelType, String architecture, int hiddenSize,
      */
     public static LlamaConfig from(Map<String, Object> c) {
         String modelType = string(c, "model_type", "llama");
-        Object archs = c.get("architectures");
-        String architecture = archs instanceof List<?> l && !l.isEmpty() ? String.valueOf(l.getFirst()) : modelType;
+        String architecture = architectureOf(c, modelType);
         String act = string(c, "hidden_act", "silu");
         if (!act.equals("silu")) throw new IllegalArgumentException("hidden_act " + act + " is not supported (only silu)");
         int hidden = integer(c, "hidden_size");
@@ -74,19 +82,17 @@ public record LlamaConfig(String modelType, String architecture, int hiddenSize,
         if (modelType.equals("mistral") && c.get("sliding_window") != null) window = integer(c, "sliding_window");
         return new LlamaConfig(modelType, architecture, hidden, integer(c, "intermediate_size"),
                 integer(c, "num_hidden_layers"), heads, kvHeads, headDim,
-                number(c, "rms_norm_eps", 1e-6), number(c, "rope_theta", 10000.0), ropeScaling(c.get("rope_scaling")),
+                number(c, "rms_norm_eps", 1e-6), number(c, "rope_theta", 10000.0), ropeScaling(c),
                 c.get("max_position_embeddings") == null ? 2048 : integer(c, "max_position_embeddings"),
                 integer(c, "vocab_size"), bool(c, "tie_word_embeddings", false),
                 qwen2 || attentionBias, attentionBias && !qwen2, bool(c, "mlp_bias", false), window,
                 c.get("bos_token_id") instanceof Number n ? n.intValue() : -1, eosIds(c.get("eos_token_id")));
     }
 
-    private static RopeScaling ropeScaling(Object value) {
-        if (value == null) return null;
-        if (!(value instanceof Map<?, ?> m)) throw new IllegalArgumentException("rope_scaling must be an object, got " + value);
-        @SuppressWarnings("unchecked")
-        Map<String, Object> s = (Map<String, Object>) m;
-        String type = s.get("rope_type") != null ? String.valueOf(s.get("rope_type")) : string(s, "type", "default");
+    private static RopeScaling ropeScaling(Map<String, Object> config) {
+        Map<String, Object> s = ConfigValues.ropeScaling(config);
+        if (s == null) return null;
+        String type = ropeType(s);
         return switch (type) {
             case "default" -> null;
             case "linear" -> new RopeScaling("linear", number(s, "factor", Double.NaN), 0, 0, 0);
@@ -94,37 +100,5 @@ public record LlamaConfig(String modelType, String architecture, int hiddenSize,
                     number(s, "high_freq_factor", Double.NaN), integer(s, "original_max_position_embeddings"));
             default -> throw new IllegalArgumentException("rope_scaling type " + type + " is not supported (llama3, linear)");
         };
-    }
-
-    private static List<Integer> eosIds(Object v) {
-        if (v instanceof Number n) return List.of(n.intValue());
-        if (v instanceof List<?> l) return l.stream().map(o -> ((Number) o).intValue()).toList();
-        return List.of();
-    }
-
-    private static int integer(Map<String, Object> c, String key) {
-        Object v = c.get(key);
-        if (!(v instanceof Number n)) throw new IllegalArgumentException("config." + key + " must be a number, got " + v);
-        return Math.toIntExact(n.longValue());
-    }
-
-    private static double number(Map<String, Object> c, String key, double dflt) {
-        Object v = c.get(key);
-        if (v == null) {
-            if (Double.isNaN(dflt)) throw new IllegalArgumentException("config." + key + " is required");
-            return dflt;
-        }
-        if (!(v instanceof Number n)) throw new IllegalArgumentException("config." + key + " must be a number, got " + v);
-        return n.doubleValue();
-    }
-
-    private static boolean bool(Map<String, Object> c, String key, boolean dflt) {
-        Object v = c.get(key);
-        return v == null ? dflt : Boolean.TRUE.equals(v);
-    }
-
-    private static String string(Map<String, Object> c, String key, String dflt) {
-        Object v = c.get(key);
-        return v == null ? dflt : String.valueOf(v);
     }
 }

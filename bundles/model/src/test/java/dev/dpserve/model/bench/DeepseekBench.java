@@ -4,8 +4,8 @@ package dev.dpserve.model.bench;
 import dev.dpserve.api.model.CausalLm;
 import dev.dpserve.api.model.CausalLm.BatchEntry;
 import dev.dpserve.api.model.ModelSource;
-import dev.dpserve.api.model.SequenceCache;
 import dev.dpserve.model.ConfigJson;
+import dev.dpserve.model.PagedSequences;
 import dev.dpserve.model.generate.CheckpointGenerator;
 import dev.dpserve.model.deepseek.DeepseekV3Architecture;
 import dev.dpserve.tensor.VectorKernelBackend;
@@ -90,33 +90,41 @@ public final class DeepseekBench {
         return p;
     }
 
+    private static final int BLOCK_SIZE = 16;
+
+    /** A fresh paged cache for {@code sequences} sequences of up to {@code length} tokens. */
+    private static PagedSequences pages(CausalLm model, int sequences, int length) {
+        return new PagedSequences(model, 1 + sequences * ((length + BLOCK_SIZE - 1) / BLOCK_SIZE), BLOCK_SIZE);
+    }
+
     /** One forward over a whole prompt; returns tokens/s. */
     private static double prefill(CausalLm model, int length) {
-        try (SequenceCache c = model.newSequence(length)) {
-            long t0 = System.nanoTime();
-            model.forward(List.of(new BatchEntry(c, prompt(0, length))));
-            return length / ((System.nanoTime() - t0) / 1e9);
-        }
+        BatchEntry entry = pages(model, 1, length).newSequence().entry(prompt(0, length));
+        long t0 = System.nanoTime();
+        model.forward(List.of(entry));
+        return length / ((System.nanoTime() - t0) / 1e9);
     }
 
     /** Prefills {@code batch} prompts, then times {@code steps} batched greedy decode steps; returns tokens/s. */
     private static double decode(CausalLm model, int batch, int promptLength, int steps) {
-        List<SequenceCache> caches = new ArrayList<>();
+        PagedSequences pages = pages(model, batch, promptLength + steps);
+        List<PagedSequences.Seq> seqs = new ArrayList<>();
         List<BatchEntry> entries = new ArrayList<>();
         for (int b = 0; b < batch; b++) {
-            SequenceCache c = model.newSequence(promptLength + steps);
-            caches.add(c);
-            entries.add(new BatchEntry(c, prompt(b, promptLength)));
+            PagedSequences.Seq seq = pages.newSequence();
+            seqs.add(seq);
+            entries.add(seq.entry(prompt(b, promptLength)));
         }
         float[][] logits = model.forward(entries);
+        seqs.forEach(q -> q.advance(promptLength));
         long t0 = System.nanoTime();
         for (int s = 0; s < steps; s++) {
             entries.clear();
-            for (int b = 0; b < batch; b++) entries.add(new BatchEntry(caches.get(b), new int[] {argmax(logits[b])}));
+            for (int b = 0; b < batch; b++) entries.add(seqs.get(b).entry(new int[] {argmax(logits[b])}));
             logits = model.forward(entries);
+            seqs.forEach(q -> q.advance(1));
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
-        caches.forEach(SequenceCache::close);
         return batch * steps / seconds;
     }
 

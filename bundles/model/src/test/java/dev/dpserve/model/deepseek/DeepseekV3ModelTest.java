@@ -2,16 +2,18 @@
 package dev.dpserve.model.deepseek;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dpserve.api.model.CausalLm.BatchEntry;
+import dev.dpserve.api.model.KvCacheLayout;
 import dev.dpserve.api.model.ModelSource;
-import dev.dpserve.api.model.SequenceCache;
 import dev.dpserve.model.ConfigJson;
 import dev.dpserve.model.Fixtures;
+import dev.dpserve.model.PagedSequences;
 import dev.dpserve.model.deepseek.DeepseekV3Model.AttentionForm;
 import dev.dpserve.model.generate.CheckpointGenerator;
 import dev.dpserve.tensor.VectorKernelBackend;
@@ -29,13 +31,14 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The optimised DeepSeek path (cache, absorbed decode, batched experts, mixed batches) against
- * {@link NaiveDeepseek} (full recompute, expanded attention, token-by-token experts, float64) on
- * generated checkpoints with several layers and experts; and batching, chunking and both attention
- * forms against each other.
+ * The optimised DeepSeek path (paged MLA cache, absorbed decode, batched experts, mixed batches)
+ * against {@link NaiveDeepseek} (full recompute, expanded attention, token-by-token experts,
+ * float64) on generated checkpoints with several layers and experts; and batching, chunking,
+ * paging, prefix sharing, recompute and both attention forms against each other.
  */
 class DeepseekV3ModelTest {
 
@@ -44,6 +47,7 @@ class DeepseekV3ModelTest {
     /** The same arithmetic in another batch layout or attention form. */
     private static final double TOLERANCE = 1e-5;
     private static final int DECODE_STEPS = 5;
+    private static final int BLOCK_SIZE = 4;
     private static final int[][] PROMPTS = {
             {5, 17, 300, 42, 42, 7, 99, 100, 256, 3, 8, 15, 16, 23, 42, 511, 0, 77, 9},
             {0},
@@ -97,16 +101,20 @@ class DeepseekV3ModelTest {
         json.writeValue(dir.resolve("config.json").toFile(), config);
     }
 
+    /** A fresh paged cache of {@value #BLOCK_SIZE}-token blocks for {@code m} (discarding the previous one). */
+    private static PagedSequences pages(DeepseekV3Model m) {
+        return new PagedSequences(m, 64, BLOCK_SIZE);
+    }
+
     /** Logits of prefill then greedy decode steps, one sequence per forward call. */
     private static List<float[]> alone(DeepseekV3Model m, int[] prompt) {
         List<float[]> out = new ArrayList<>();
-        try (SequenceCache cache = m.newSequence(prompt.length + DECODE_STEPS)) {
-            float[] logits = m.forward(List.of(new BatchEntry(cache, prompt)))[0];
+        PagedSequences.Seq seq = pages(m).newSequence();
+        float[] logits = seq.forward(prompt);
+        out.add(logits);
+        for (int s = 0; s < DECODE_STEPS; s++) {
+            logits = seq.forward(new int[] {Fixtures.argmax(logits)});
             out.add(logits);
-            for (int s = 0; s < DECODE_STEPS; s++) {
-                logits = m.forward(List.of(new BatchEntry(cache, new int[] {Fixtures.argmax(logits)})))[0];
-                out.add(logits);
-            }
         }
         return out;
     }
@@ -151,33 +159,7 @@ class DeepseekV3ModelTest {
         List<List<float[]>> expected = new ArrayList<>();
         for (int[] p : PROMPTS) expected.add(alone(model, p));
 
-        // sequence i joins at step i, so most steps mix one prefill with decodes of the others
-        List<List<float[]>> got = new ArrayList<>();
-        SequenceCache[] caches = new SequenceCache[PROMPTS.length];
-        int[] next = new int[PROMPTS.length];
-        for (int step = 0; step < PROMPTS.length + DECODE_STEPS; step++) {
-            List<BatchEntry> batch = new ArrayList<>();
-            List<Integer> members = new ArrayList<>();
-            for (int i = 0; i < PROMPTS.length; i++) {
-                if (step == i) {
-                    caches[i] = model.newSequence(PROMPTS[i].length + DECODE_STEPS);
-                    got.add(new ArrayList<>());
-                    batch.add(new BatchEntry(caches[i], PROMPTS[i]));
-                    members.add(i);
-                } else if (step > i && step - i <= DECODE_STEPS) {
-                    batch.add(new BatchEntry(caches[i], new int[] {next[i]}));
-                    members.add(i);
-                }
-            }
-            float[][] logits = model.forward(batch);
-            assertEquals(batch.size(), logits.length);
-            for (int b = 0; b < logits.length; b++) {
-                int i = members.get(b);
-                got.get(i).add(logits[b]);
-                next[i] = Fixtures.argmax(logits[b]);
-            }
-        }
-        for (SequenceCache c : caches) c.close();
+        List<List<float[]>> got = pages(model).staggered(PROMPTS, DECODE_STEPS);
         try (NaiveDeepseek naive = new NaiveDeepseek(v3)) {
             for (int i = 0; i < PROMPTS.length; i++) {
                 assertEquals(expected.get(i).size(), got.get(i).size());
@@ -187,49 +169,99 @@ class DeepseekV3ModelTest {
         }
     }
 
-    @Test
-    void chunkedPrefillEqualsPrefillAtOnce() {
+    @ParameterizedTest
+    @EnumSource(AttentionForm.class)
+    void chunkedPrefillEqualsPrefillAtOnce(AttentionForm form) {
         int[] prompt = PROMPTS[0];
         List<float[]> expected = alone(model, prompt);
-        try (SequenceCache cache = model.newSequence(prompt.length + DECODE_STEPS)) {
+        model.attentionForm(form);
+        try {
+            PagedSequences.Seq seq = pages(model).newSequence();
             float[] logits = null;
             int[] chunks = {5, 1, 9, 4};
             for (int at = 0, c = 0; at < prompt.length; at += chunks[c++]) {
-                logits = model.forward(List.of(new BatchEntry(cache, Arrays.copyOfRange(prompt, at, at + chunks[c]))))[0];
+                logits = seq.forward(Arrays.copyOfRange(prompt, at, at + chunks[c]));
             }
-            assertClose(expected.get(0), logits, "after chunked prefill");
-            logits = model.forward(List.of(new BatchEntry(cache, new int[] {Fixtures.argmax(logits)})))[0];
-            assertClose(expected.get(1), logits, "first decode after chunked prefill");
+            assertClose(expected.get(0), logits, form + " after chunked prefill");
+            logits = seq.forward(new int[] {Fixtures.argmax(logits)});
+            assertClose(expected.get(1), logits, form + " first decode after chunked prefill");
+        } finally {
+            model.attentionForm(AttentionForm.AUTO);
         }
     }
 
     @Test
-    void truncateAndRecomputeGivesTheSameLogits() {
+    void chunksWithoutLogitsSkipTheHeadAndChangeNothing() {
         int[] prompt = PROMPTS[2];
-        try (SequenceCache cache = model.newSequence(prompt.length)) {
-            float[] first = model.forward(List.of(new BatchEntry(cache, prompt)))[0];
-            cache.truncate(5);
-            assertEquals(5, cache.length());
-            float[] again = model.forward(List.of(new BatchEntry(cache, Arrays.copyOfRange(prompt, 5, prompt.length))))[0];
-            assertClose(first, again, "recompute after truncate");
+        float[] expected = alone(model, prompt).get(0);
+        PagedSequences.Seq seq = pages(model).newSequence();
+        BatchEntry first = seq.entry(Arrays.copyOfRange(prompt, 0, 7), false);
+        assertNull(model.forward(List.of(first))[0]);
+        seq.advance(7);
+        assertClose(expected, seq.forward(Arrays.copyOfRange(prompt, 7, prompt.length)), "after a logit-less chunk");
+    }
+
+    /** What the engine does for a preempted sequence: drop its blocks and recompute it on new ones. */
+    @Test
+    void recomputeOnANewSequenceGivesTheSameLogits() {
+        int[] prompt = PROMPTS[0];
+        List<float[]> expected = alone(model, prompt);
+        PagedSequences pages = pages(model);
+        PagedSequences.Seq preempted = pages.newSequence();
+        float[] logits = preempted.forward(Arrays.copyOfRange(prompt, 0, 11));
+        logits = preempted.forward(Arrays.copyOfRange(prompt, 11, prompt.length));
+        assertClose(expected.get(0), logits, "before preemption");
+        int[] generated = {Fixtures.argmax(logits)};
+
+        // the recompute runs the prompt and the generated token, with the other blocks still holding the old sequence
+        PagedSequences.Seq recomputed = pages.newSequence();
+        int[] all = Arrays.copyOf(prompt, prompt.length + 1);
+        all[prompt.length] = generated[0];
+        BatchEntry prefix = recomputed.entry(Arrays.copyOfRange(all, 0, 6), false);
+        assertNull(model.forward(List.of(prefix))[0]);
+        recomputed.advance(6);
+        assertClose(expected.get(1), recomputed.forward(Arrays.copyOfRange(all, 6, all.length)), "after recompute");
+        assertClose(expected.get(2), recomputed.forward(new int[] {Fixtures.argmax(expected.get(1))}), "decode after recompute");
+    }
+
+    @ParameterizedTest
+    @EnumSource(AttentionForm.class)
+    void sharedPrefixBlocksAreReadNotRecomputed(AttentionForm form) {
+        int[] prompt = PROMPTS[0]; // 19 tokens: 4 full blocks and 3 more
+        List<float[]> expected = alone(model, prompt);
+        model.attentionForm(form);
+        try {
+            PagedSequences pages = pages(model);
+            PagedSequences.Seq owner = pages.newSequence();
+            owner.forward(Arrays.copyOfRange(prompt, 0, 16));
+            PagedSequences.Seq sharer = pages.newSequence();
+            owner.shareBlocksWith(sharer, 4);
+            float[] logits = sharer.forward(Arrays.copyOfRange(prompt, 16, prompt.length));
+            assertClose(expected.get(0), logits, form + " suffix over shared blocks");
+            assertClose(expected.get(1), sharer.forward(new int[] {Fixtures.argmax(logits)}), form + " decode over shared blocks");
+        } finally {
+            model.attentionForm(AttentionForm.AUTO);
         }
     }
 
     @Test
     void rejectsInvalidBatches() {
-        try (SequenceCache cache = model.newSequence(4)) {
-            assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(new BatchEntry(cache, new int[5]))));
-            assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(new BatchEntry(cache, new int[0]))));
-            assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(new BatchEntry(cache, new int[] {512}))));
-            assertThrows(IllegalArgumentException.class,
-                    () -> model.forward(List.of(new BatchEntry(cache, new int[] {1}), new BatchEntry(cache, new int[] {2}))));
-            assertEquals(0, cache.length());
-        }
+        PagedSequences.Seq seq = pages(model).newSequence();
+        BatchEntry ok = seq.entry(new int[] {1});
+        assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(new BatchEntry(ok.blockTable(), 0, new int[5], true))));
+        assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(new BatchEntry(ok.blockTable(), 0, new int[0], true))));
+        assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(new BatchEntry(ok.blockTable(), 0, new int[] {512}, true))));
+        assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(new BatchEntry(new int[] {64}, 0, new int[] {1}, true))));
+        assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(ok, ok)), "the same slot written twice");
+        assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(new BatchEntry(new int[] {7}, 2, new int[] {1}, true))),
+                "reads of a block never written");
+        assertThrows(IllegalArgumentException.class, () -> model.forward(List.of(new BatchEntry(ok.blockTable(), -1, new int[] {1}, true))));
     }
 
     @Test
     void reportsTheMlaCacheSizeAndSkipsMtpLayers() {
         // per layer: kv_lora 16 + rope 8 floats; the MTP layer's tensors are not counted
+        assertEquals(new KvCacheLayout(4, 16 + 8, KvCacheLayout.MLA), model.kvCacheLayout());
         assertEquals(4L * (16 + 8) * Float.BYTES, model.info().kvBytesPerToken());
         assertEquals(4, model.info().numLayers());
         assertEquals("DeepseekV3ForCausalLM", model.info().architecture());

@@ -76,34 +76,7 @@ class LlamaBatchingTest {
         List<List<float[]>> expected = new ArrayList<>();
         for (int[] p : PROMPTS) expected.add(alone(p));
 
-        // sequence i joins at step i, so most steps mix one prefill with decodes of the others
-        PagedSequences pages = pages();
-        List<List<float[]>> got = new ArrayList<>();
-        PagedSequences.Seq[] seqs = new PagedSequences.Seq[PROMPTS.length];
-        int[] next = new int[PROMPTS.length];
-        for (int step = 0; step < PROMPTS.length + DECODE_STEPS; step++) {
-            List<BatchEntry> batch = new ArrayList<>();
-            List<Integer> members = new ArrayList<>();
-            for (int i = 0; i < PROMPTS.length; i++) {
-                if (step == i) {
-                    seqs[i] = pages.newSequence();
-                    got.add(new ArrayList<>());
-                    batch.add(seqs[i].entry(PROMPTS[i]));
-                    members.add(i);
-                } else if (step > i && step - i <= DECODE_STEPS) {
-                    batch.add(seqs[i].entry(new int[] {next[i]}));
-                    members.add(i);
-                }
-            }
-            float[][] logits = model.forward(batch);
-            assertEquals(batch.size(), logits.length);
-            for (int b = 0; b < logits.length; b++) {
-                int i = members.get(b);
-                seqs[i].advance(batch.get(b).tokens().length);
-                got.get(i).add(logits[b]);
-                next[i] = Fixtures.argmax(logits[b]);
-            }
-        }
+        List<List<float[]>> got = pages().staggered(PROMPTS, DECODE_STEPS);
         for (int i = 0; i < PROMPTS.length; i++) {
             assertEquals(expected.get(i).size(), got.get(i).size());
             for (int s = 0; s < expected.get(i).size(); s++) assertClose(expected.get(i).get(s), got.get(i).get(s), "seq " + i + " step " + s);

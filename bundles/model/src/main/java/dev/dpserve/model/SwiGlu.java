@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.model;
+
+/** The SwiGLU MLP {@code down(silu(gate(x)) * up(x))}. */
+public record SwiGlu(Linear gate,   // (inter, hidden)
+                     Linear up,     // (inter, hidden)
+                     Linear down) { // (hidden, inter)
+
+    public int intermediate() {
+        return gate.weight().dim(0);
+    }
+
+    /**
+     * {@code out (n, hidden) = down(silu(gate(x)) * up(x))} for x (n, hidden); {@code gateBuf} and
+     * {@code upBuf} hold at least (n, intermediate) and are overwritten.
+     */
+    public void apply(float[] x, int n, float[] gateBuf, float[] upBuf, float[] out) {
+        gate.apply(x, n, gateBuf);
+        up.apply(x, n, upBuf);
+        FloatOps.siluMul(gateBuf, upBuf, n * intermediate());
+        down.apply(gateBuf, n, out);
+    }
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.model;
+
+import dev.dpserve.api.tensor.DType;
+import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.api.tensor.Tensor;
+import dev.dpserve.model.safetensors.SafetensorsCheckpoint;
+import dev.dpserve.model.safetensors.Tensors;
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.function.Function;
+
+/**
+ * Takes a model's weights from a checkpoint with their shapes checked against the config: matrices
+ * stay mapped in their stored dtype or are converted once, into the model's arena, to the
+ * requested one; norm vectors and biases are read as floats. Counts what it hands out.
+ */
+public final class WeightLoader {
+
+    private final SafetensorsCheckpoint checkpoint;
+    private final DType requested; // null: as stored
+    private final Function<DType, KernelBackend> kernelsFor;
+    private final Arena arena;
+    private long parameterCount;
+    private long weightBytes;
+
+    /** {@code requested} as {@link #requestedDtype} gives it; converted matrices are allocated in {@code arena}. */
+    public WeightLoader(SafetensorsCheckpoint checkpoint, DType requested, Function<DType, KernelBackend> kernelsFor, Arena arena) {
+        this.checkpoint = checkpoint;
+        this.requested = requested;
+        this.kernelsFor = kernelsFor;
+        this.arena = arena;
+    }
+
+    /** The weight dtype a ModelSource names; null for "auto" (as stored). */
+    public static DType requestedDtype(String dtype) {
+        return switch (dtype == null ? "auto" : dtype) {
+            case "auto" -> null;
+            case "float32", "float" -> DType.F32;
+            case "bfloat16" -> DType.BF16;
+            case "float16", "half" -> DType.F16;
+            default -> throw new IllegalArgumentException("dtype " + dtype + " is not supported (auto, float32, bfloat16, float16)");
+        };
+    }
+
+    /** A (rows, cols) matrix in the requested dtype. */
+    public Tensor matrix(String name, int rows, int cols) {
+        return matrix(name, rows, cols, true);
+    }
+
+    /** A (rows, cols) matrix as stored (for weights whose precision matters more than their speed). */
+    public Tensor storedMatrix(String name, int rows, int cols) {
+        return matrix(name, rows, cols, false);
+    }
+
+    private Tensor matrix(String name, int rows, int cols, boolean convert) {
+        Tensor t = checkpoint.get(name);
+        if (t.rank() != 2 || t.dim(0) != rows || t.dim(1) != cols) {
+            throw new IllegalArgumentException(name + " has shape " + Arrays.toString(t.shape()) + ", config needs [" + rows + ", " + cols + "]");
+        }
+        if (convert && requested != null) t = Tensors.convert(t, requested, arena);
+        parameterCount += t.numel();
+        weightBytes += t.data().byteSize();
+        return t;
+    }
+
+    public float[] vector(String name, int size) {
+        Tensor t = checkpoint.get(name);
+        if (t.rank() != 1 || t.dim(0) != size) {
+            throw new IllegalArgumentException(name + " has shape " + Arrays.toString(t.shape()) + ", config needs [" + size + "]");
+        }
+        parameterCount += t.numel();
+        weightBytes += t.data().byteSize();
+        return Tensors.toFloats(t);
+    }
+
+    /** {@code prefix.weight} (out, in) and, with {@code bias}, {@code prefix.bias} (out,). */
+    public Linear linear(String prefix, int out, int in, boolean bias) {
+        Tensor w = matrix(prefix + ".weight", out, in);
+        return new Linear(w, bias ? vector(prefix + ".bias", out) : null, kernelsFor.apply(w.dtype()));
+    }
+
+    /** A bias-free projection by an already loaded (or derived) weight. */
+    public Linear linear(Tensor weight) {
+        return new Linear(weight, null, kernelsFor.apply(weight.dtype()));
+    }
+
+    /** {@code prefix.gate_proj}, {@code up_proj} and {@code down_proj}. */
+    public SwiGlu swiGlu(String prefix, int intermediate, int hidden, boolean bias) {
+        return new SwiGlu(linear(prefix + "gate_proj", intermediate, hidden, bias),
+                linear(prefix + "up_proj", intermediate, hidden, bias),
+                linear(prefix + "down_proj", hidden, intermediate, bias));
+    }
+
+    public long parameterCount() {
+        return parameterCount;
+    }
+
+    public long weightBytes() {
+        return weightBytes;
+    }
+}

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.itests;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+import static org.ops4j.pax.exam.CoreOptions.bundle;
+import static org.ops4j.pax.exam.CoreOptions.cleanCaches;
+import static org.ops4j.pax.exam.CoreOptions.frameworkProperty;
+import static org.ops4j.pax.exam.CoreOptions.junitBundles;
+import static org.ops4j.pax.exam.CoreOptions.systemPackage;
+import static org.ops4j.pax.exam.CoreOptions.systemProperty;
+import static org.ops4j.pax.exam.CoreOptions.systemTimeout;
+import static org.ops4j.pax.exam.CoreOptions.workingDirectory;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dpserve.api.engine.EngineStats;
+import dev.dpserve.api.engine.InferenceEngine;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.HttpURLConnection;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Hashtable;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.inject.Inject;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.ops4j.pax.exam.Configuration;
+import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.junit.PaxExam;
+import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
+import org.ops4j.pax.exam.spi.reactors.PerClass;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.service.cm.ConfigurationAdmin;
+import org.osgi.util.tracker.ServiceTracker;
+
+/**
+ * Swaps the scheduler bundles ten times (stop/start, update, uninstall/install, and a moment with
+ * no policy at all) while clients keep sending greedy completions: every request completes with
+ * the output it has without swaps, and no KV block stays in use afterwards.
+ */
+@RunWith(PaxExam.class)
+@ExamReactorStrategy(PerClass.class)
+public class SchedulerSwapIT {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String[] PROMPTS = {"Hello", "The future of AI is", "One two three four five six", "x"};
+
+    @Inject
+    private BundleContext context;
+
+    @Configuration
+    public Option[] config() throws IOException {
+        Path work = TestSupport.work().resolve("paxexam-swap");
+        Path deploy = work.resolve("deploy");
+        Files.createDirectories(deploy);
+        List<Option> options = new ArrayList<>();
+        for (TestSupport.BundleJar b : TestSupport.bundles(TestSupport.SERVER_FEATURES)) {
+            options.add(bundle(b.jar().toUri().toString()).start(!b.fragment()).startLevel(b.startOrder() <= 2 ? 1 : 3));
+        }
+        int port = TestSupport.freePort();
+        options.add(frameworkProperty("org.osgi.service.http.port").value(Integer.toString(port)));
+        options.add(frameworkProperty("org.apache.felix.http.host").value("127.0.0.1"));
+        options.add(frameworkProperty("felix.fileinstall.dir").value(deploy.toString()));
+        options.add(frameworkProperty("felix.fileinstall.enableConfigSave").value("false"));
+        options.add(frameworkProperty("gosh.args").value("--nointeractive"));
+        options.add(systemProperty("dpserve.itest.port").value(Integer.toString(port)));
+        options.add(systemProperty("dpserve.itest.model").value(TestSupport.tinyModel().toString()));
+        options.add(systemPackage("jdk.incubator.vector"));
+        options.add(junitBundles());
+        options.add(cleanCaches(true));
+        options.add(systemTimeout(300_000));
+        options.add(workingDirectory(work.resolve("felix").toString()));
+        return options.toArray(Option[]::new);
+    }
+
+    @Test
+    public void swappingSchedulersUnderLoadLosesNothing() throws Exception {
+        ConfigurationAdmin ca = service(ConfigurationAdmin.class);
+        Hashtable<String, Object> rest = new Hashtable<>();
+        rest.put("jersey.context.path", "/");
+        ca.getConfiguration("JakartarsServletWhiteboardRuntimeComponent", "?").update(rest);
+        Hashtable<String, Object> engineConfig = new Hashtable<>();
+        engineConfig.put("model", System.getProperty("dpserve.itest.model"));
+        engineConfig.put("served.model.name", "tiny");
+        engineConfig.put("architecture.target", "(dpserve.model.type=llama)");
+        engineConfig.put("max.num.seqs", 3); // fewer slots than clients: requests queue while swapping
+        ca.getConfiguration("dev.dpserve.engine", "?").update(engineConfig);
+        InferenceEngine engine = service(InferenceEngine.class);
+
+        // Expected outputs, without any swap.
+        Map<String, String> expected = new ConcurrentHashMap<>();
+        for (String p : PROMPTS) expected.put(p, complete(p));
+
+        AtomicBoolean running = new AtomicBoolean(true);
+        AtomicInteger done = new AtomicInteger();
+        List<String> failures = new CopyOnWriteArrayList<>();
+        List<Thread> clients = new ArrayList<>();
+        for (int c = 0; c < 5; c++) {
+            int client = c;
+            Thread t = new Thread(() -> {
+                for (int i = 0; running.get() || i < 2; i++) {
+                    String prompt = PROMPTS[(client + i) % PROMPTS.length];
+                    try {
+                        String text = complete(prompt);
+                        if (!expected.get(prompt).equals(text)) failures.add("'" + prompt + "' gave '" + text + "'");
+                        done.incrementAndGet();
+                    } catch (Exception e) {
+                        failures.add("'" + prompt + "': " + e);
+                    }
+                }
+            }, "client-" + c);
+            t.start();
+            clients.add(t);
+        }
+
+        Bundle v1 = bundle("dev.dpserve.scheduler.v1");
+        Bundle ascend = bundle("dev.dpserve.scheduler.ascend");
+        for (int swap = 0; swap < 10; swap++) {
+            Thread.sleep(300);
+            switch (swap % 5) {
+                case 0 -> { v1.stop(); Thread.sleep(300); v1.start(); }          // ascend serves meanwhile
+                case 1 -> v1.update();
+                case 2 -> {                                                      // uninstall and install again
+                    String location = v1.getLocation();
+                    v1.uninstall();
+                    Thread.sleep(300);
+                    v1 = context.installBundle(location);
+                    v1.start();
+                }
+                case 3 -> {                                                      // no policy at all for a moment
+                    v1.stop();
+                    ascend.stop();
+                    Thread.sleep(500);
+                    assertTrue(engine.unhealthyReason(), engine.unhealthyReason().contains("no scheduling policy"));
+                    ascend.start();
+                    v1.start();
+                }
+                default -> { ascend.update(); v1.stop(); Thread.sleep(300); v1.start(); }
+            }
+        }
+        running.set(false);
+        for (Thread t : clients) t.join(120_000);
+        assertTrue("failures: " + failures, failures.isEmpty());
+        assertTrue("requests completed during the swaps: " + done.get(), done.get() >= 10);
+
+        EngineStats stats = engine.stats();
+        for (int i = 0; i < 50 && (stats.running() + stats.waiting() > 0 || stats.kvBlocksUsed() > 0); i++) {
+            Thread.sleep(100);
+            stats = engine.stats();
+        }
+        assertEquals("running + waiting", 0, stats.running() + stats.waiting());
+        assertEquals("KV blocks in use when idle", 0, stats.kvBlocksUsed());
+        assertEquals(null, engine.unhealthyReason());
+    }
+
+    private Bundle bundle(String bsn) {
+        for (Bundle b : context.getBundles()) if (bsn.equals(b.getSymbolicName())) return b;
+        throw new AssertionError(bsn + " not installed");
+    }
+
+    /** A greedy completion over HTTP; retries while the REST resources are (re)appearing. */
+    private static String complete(String prompt) throws Exception {
+        String body = "{\"model\":\"tiny\",\"prompt\":" + JSON.writeValueAsString(prompt)
+                + ",\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true}";
+        for (int attempt = 0; ; attempt++) {
+            HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + System.getProperty("dpserve.itest.port")
+                    + "/v1/completions").toURL().openConnection();
+            c.setRequestMethod("POST");
+            c.setDoOutput(true);
+            c.setRequestProperty("Content-Type", "application/json");
+            c.setConnectTimeout(5000);
+            c.setReadTimeout(120_000);
+            try (OutputStream out = c.getOutputStream()) {
+                out.write(body.getBytes(StandardCharsets.UTF_8));
+            }
+            int status = c.getResponseCode();
+            if (status == 200) {
+                try (InputStream in = c.getInputStream()) {
+                    JsonNode j = JSON.readTree(in);
+                    return j.path("choices").path(0).path("text").asText();
+                }
+            }
+            // 404 only while the whiteboard has not yet added the resources at startup.
+            if (status != 404 || attempt > 100) throw new AssertionError("HTTP " + status);
+            Thread.sleep(100);
+        }
+    }
+
+    private <T> T service(Class<T> type) throws InterruptedException {
+        ServiceTracker<T, T> t = new ServiceTracker<>(context, type, null);
+        t.open();
+        T s = t.waitForService(120_000);
+        assertNotNull(type.getName() + " not available", s);
+        return s;
+    }
+}
