@@ -126,8 +126,8 @@ public class SchedulerSwapIT {
             clients.add(t);
         }
 
-        Bundle v1 = bundle("dev.dpserve.scheduler.v1");
-        Bundle ascend = bundle("dev.dpserve.scheduler.ascend");
+        Bundle v1 = installed("dev.dpserve.scheduler.v1");
+        Bundle ascend = installed("dev.dpserve.scheduler.ascend");
         for (int swap = 0; swap < 10; swap++) {
             Thread.sleep(300);
             switch (swap % 5) {
@@ -166,7 +166,7 @@ public class SchedulerSwapIT {
         assertEquals(null, engine.unhealthyReason());
     }
 
-    private Bundle bundle(String bsn) {
+    private Bundle installed(String bsn) {
         for (Bundle b : context.getBundles()) if (bsn.equals(b.getSymbolicName())) return b;
         throw new AssertionError(bsn + " not installed");
     }

@@ -316,10 +316,13 @@ public final class EngineCore implements AutoCloseable {
         return true;
     }
 
+    /** A listener that throws (even an Error from a half-wired bundle) must never stop the engine loop. */
     private static void deliver(RequestState s, RequestOutput out) {
         try {
             s.listener.onOutput(out);
-        } catch (RuntimeException e) {
+        } catch (VirtualMachineError e) {
+            throw e;
+        } catch (Throwable e) {
             LOG.log(Level.WARNING, "output listener of " + s.id + " failed", e);
         }
     }

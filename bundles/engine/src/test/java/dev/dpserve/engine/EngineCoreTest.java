@@ -187,4 +187,19 @@ class EngineCoreTest {
             for (int i = 1; i < 5; i++) assertTrue(first.topLogprobs()[i - 1] >= first.topLogprobs()[i]);
         }
     }
+
+    /** Regression: a listener throwing an Error (a NoClassDefFoundError from a metrics library) killed the loop. */
+    @Test
+    void aFailingListenerNeverStopsTheEngine() throws Exception {
+        HistoryHashModel m = new HistoryHashModel(VOCAB);
+        try (EngineCore core = new EngineCore(m, new EngineCore.Limits(256, 8, 64), KV, V1, Set.of(), 0, "t")) {
+            core.submit(new EngineRequest("bad", prompt(4, 1), SamplingParams.greedy(4), System.nanoTime()), o -> {
+                throw new NoClassDefFoundError("simulated");
+            });
+            Collector good = run(core, "good", prompt(5, 2), SamplingParams.greedy(6));
+            assertEquals(FinishReason.LENGTH, good.await().finishReason());
+            assertEquals(greedyReference(m, prompt(5, 2), 6), good.tokens);
+            assertNull(core.failure());
+        }
+    }
 }

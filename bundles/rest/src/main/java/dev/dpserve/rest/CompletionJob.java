@@ -214,8 +214,11 @@ final class CompletionJob {
                 int choiceIndex = c.index;
                 ServingMetrics.Tracker tracker = metrics == null ? null : metrics.track(engine.model().servedName(), arrival);
                 engine.submit(new EngineRequest(c.engineRequestId, prompt.tokenIds(), sp, arrival), out -> {
-                    if (tracker != null) tracker.onOutput(out);
-                    queue.add(new Event(choiceIndex, out));
+                    try {
+                        if (tracker != null) tracker.onOutput(out);
+                    } finally {
+                        queue.add(new Event(choiceIndex, out)); // the client gets its output even if metrics fail
+                    }
                 });
                 submitted.add(c);
             }

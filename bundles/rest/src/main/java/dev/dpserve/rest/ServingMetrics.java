@@ -72,17 +72,17 @@ public class ServingMetrics {
         counter("vllm:generation_tokens", "Generation tokens processed", s -> s.generationTokens());
         counter("dpserve:engine_steps", "Engine steps (forward passes)", s -> s.steps());
         ttft = Histogram.builder().name("vllm:time_to_first_token_seconds").help("Time to first token in seconds")
-                .classicUpperBounds(TTFT_BUCKETS).labelNames(labels).register(registry);
+                .classicUpperBounds(TTFT_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
         itl = Histogram.builder().name("vllm:inter_token_latency_seconds").help("Inter-token latency in seconds")
-                .classicUpperBounds(ITL_BUCKETS).labelNames(labels).register(registry);
+                .classicUpperBounds(ITL_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
         e2e = Histogram.builder().name("vllm:e2e_request_latency_seconds").help("End-to-end request latency in seconds")
-                .classicUpperBounds(E2E_BUCKETS).labelNames(labels).register(registry);
+                .classicUpperBounds(E2E_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
         promptTokens = Histogram.builder().name("vllm:request_prompt_tokens").help("Prompt tokens per request")
-                .classicUpperBounds(TOKEN_BUCKETS).labelNames(labels).register(registry);
+                .classicUpperBounds(TOKEN_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
         generationTokens = Histogram.builder().name("vllm:request_generation_tokens").help("Generated tokens per request")
-                .classicUpperBounds(TOKEN_BUCKETS).labelNames(labels).register(registry);
+                .classicUpperBounds(TOKEN_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
         success = Counter.builder().name("vllm:request_success").help("Successfully processed requests")
-                .labelNames("model_name", "engine", "finished_reason").register(registry);
+                .labelNames("model_name", "engine", "finished_reason").withoutExemplars().register(registry);
     }
 
     private void gauge(String name, String help, ToDoubleFunction<EngineStats> value) {
