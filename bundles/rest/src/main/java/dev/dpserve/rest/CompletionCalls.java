@@ -5,6 +5,7 @@ import dev.dpserve.api.engine.InferenceEngine;
 import jakarta.ws.rs.core.Response;
 import java.lang.System.Logger.Level;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -20,6 +21,14 @@ final class CompletionCalls {
     record Prepared(CompletionJob job, CompletionFormat format) {
     }
 
+    /**
+     * A non-streaming call that has not finished after this long answers 200 at once and sends one
+     * space (JSON's leading whitespace) per second until the body is ready: the only way to notice
+     * a client that left (a failed write) and abort its engine requests, as vLLM does on disconnect.
+     * Quicker calls keep a plain response with its real status and Content-Length.
+     */
+    static volatile long heartbeatAfterMillis = 2000;
+
     private CompletionCalls() {
     }
 
@@ -34,7 +43,11 @@ final class CompletionCalls {
             job = prepared.job();
             job.submit(metrics);
             if (job.request.stream()) return startStream.apply(new CompletionStream(job, prepared.format()));
+            long heartbeatAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(heartbeatAfterMillis);
             while (!job.done()) {
+                long left = TimeUnit.NANOSECONDS.toMillis(heartbeatAt - System.nanoTime());
+                if (left <= 0) return startStream.apply(new CompletionStream(job, prepared.format()).asJsonWithHeartbeat());
+                if (!job.awaitOutput(left)) continue;
                 CompletionJob.Update u = job.next();
                 if (u != null && u.error() != null) {
                     job.abortUnfinished();

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 /**
  * One completions request in flight: its prompts rendered to token ids, one engine request per
@@ -74,6 +75,7 @@ final class CompletionJob {
     private final InferenceEngine engine;
     private final Tokenizer tokenizer;
     private final LinkedBlockingQueue<Event> queue = new LinkedBlockingQueue<>();
+    private Event pending; // taken by awaitOutput, handed out by the next next()
     private int unfinished;
 
     private CompletionJob(String id, CompletionRequest request, InferenceEngine engine, List<RenderedPrompt> prompts) {
@@ -232,12 +234,19 @@ final class CompletionJob {
 
     boolean done() { return unfinished == 0; }
 
+    /** Waits up to {@code millis} for an engine output; true when {@link #next()} will not block. */
+    boolean awaitOutput(long millis) throws InterruptedException {
+        if (pending == null) pending = queue.poll(millis, TimeUnit.MILLISECONDS);
+        return pending != null;
+    }
+
     /**
      * Waits for the next engine output and applies it. Returns null for outputs of choices that
      * already finished (the engine's ABORT after a stop string).
      */
     Update next() throws InterruptedException {
-        Event event = queue.take();
+        Event event = pending != null ? pending : queue.take();
+        pending = null;
         Choice c = choices.get(event.choice());
         if (c.finished()) return null;
         RequestOutput out = event.output();

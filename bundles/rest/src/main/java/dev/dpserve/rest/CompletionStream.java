@@ -4,6 +4,7 @@ package dev.dpserve.rest;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import jakarta.ws.rs.core.Response;
 import java.io.IOException;
+import java.util.concurrent.TimeUnit;
 import java.lang.System.Logger.Level;
 import org.glassfish.jersey.server.ChunkedOutput;
 
@@ -17,10 +18,21 @@ final class CompletionStream {
 
     private final CompletionJob job;
     private final CompletionFormat format;
+    private final boolean jsonHeartbeat;
 
     CompletionStream(CompletionJob job, CompletionFormat format) {
+        this(job, format, false);
+    }
+
+    private CompletionStream(CompletionJob job, CompletionFormat format, boolean jsonHeartbeat) {
         this.job = job;
         this.format = format;
+        this.jsonHeartbeat = jsonHeartbeat;
+    }
+
+    /** The same job answered as one JSON body, preceded by a space per second while it runs. */
+    CompletionStream asJsonWithHeartbeat() {
+        return new CompletionStream(job, format, true);
     }
 
     /**
@@ -32,7 +44,8 @@ final class CompletionStream {
         ChunkedOutput<String> out = new ChunkedOutput<>(String.class);
         Thread.ofVirtual().name("completion-stream").start(() -> {
             try {
-                run(new SseWriter(out::write));
+                if (jsonHeartbeat) runJson(out::write);
+                else run(new SseWriter(out::write));
             } finally {
                 try {
                     out.close();
@@ -41,7 +54,51 @@ final class CompletionStream {
                 }
             }
         });
-        return Response.ok(out, SseWriter.CONTENT_TYPE).build();
+        return Response.ok(out, jsonHeartbeat ? Json.CONTENT_TYPE : SseWriter.CONTENT_TYPE).build();
+    }
+
+    /** Writes one piece of the response; IOException when the client is gone. */
+    interface ChunkSink {
+        void write(String chunk) throws IOException;
+    }
+
+    /**
+     * The non-streaming answer of a long call: a space per second while the job runs (a failed
+     * write aborts it), then the complete JSON body, or an OpenAI error body (status already 200).
+     */
+    void runJson(ChunkSink out) {
+        try {
+            out.write(" "); // commits the 200 now; every later space probes the connection
+            long nextSpace = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+            while (!job.done()) {
+                long now = System.nanoTime();
+                if (now >= nextSpace) {
+                    out.write(" ");
+                    nextSpace = now + TimeUnit.SECONDS.toNanos(1);
+                }
+                if (!job.awaitOutput(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nextSpace - now)))) continue;
+                CompletionJob.Update u = job.next();
+                if (u != null && u.error() != null) {
+                    job.abortUnfinished();
+                    out.write(OpenAiError.internal(u.error()).toJson());
+                    return;
+                }
+            }
+            out.write(Json.write(format.response(job)));
+        } catch (IOException e) {
+            LOG.log(Level.DEBUG, "client left {0}: {1}", job.id, e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            LOG.log(Level.ERROR, "completion " + job.id + " failed", e);
+            try {
+                out.write(OpenAiError.from(e).toJson());
+            } catch (IOException ignored) {
+                // the client is gone as well
+            }
+        } finally {
+            job.abortUnfinished();
+        }
     }
 
     /** Runs until every choice finished or the client left; call from a thread of its own. */

@@ -33,6 +33,8 @@ final class Json {
         }
     }
 
+    static final String CONTENT_TYPE = MediaType.APPLICATION_JSON;
+
     static Response ok(JsonNode node) {
         return Response.ok(write(node), MediaType.APPLICATION_JSON_TYPE).build();
     }

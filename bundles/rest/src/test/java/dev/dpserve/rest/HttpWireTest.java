@@ -4,6 +4,7 @@ package dev.dpserve.rest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -54,6 +55,7 @@ class HttpWireTest {
         engine.stepDelayMillis = 0;
         engine.script = r -> ByteTokenizer.ids("abcdefghijklmnopqrstuvwxyz");
         engine.aborted.clear();
+        CompletionCalls.heartbeatAfterMillis = 2000;
     }
 
     private static HttpURLConnection open(String method, String path, String contentType, String body)
@@ -181,6 +183,34 @@ class HttpWireTest {
         List<String> lines = new ArrayList<>();
         lines.add(in.readLine());
         assertTrue(lines.getFirst().startsWith("data: "));
+        c.disconnect();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (engine.aborted.size() < 2 && System.nanoTime() < deadline) Thread.sleep(20);
+        assertEquals(2, engine.aborted.size(), "both choices aborted after the client left");
+    }
+
+    @Test
+    void aLongNonStreamingCallSendsSpacesThenItsJson() throws Exception {
+        CompletionCalls.heartbeatAfterMillis = 100;
+        engine.stepDelayMillis = 60;
+        HttpURLConnection c = open("POST", "/v1/completions", "application/json", "{\"prompt\":\"x\",\"max_tokens\":10}");
+        assertEquals(200, c.getResponseCode());
+        assertTrue(c.getContentType().startsWith("application/json"), c.getContentType());
+        String body = read(c);
+        assertTrue(body.startsWith(" "), "heartbeat spaces first: '" + body + "'");
+        JsonNode json = Calls.json(body.strip());
+        assertEquals("text_completion", json.path("object").asText());
+        assertEquals(10, json.path("usage").path("completion_tokens").asInt());
+    }
+
+    @Test
+    void disconnectDuringALongNonStreamingCallAbortsIt() throws Exception {
+        CompletionCalls.heartbeatAfterMillis = 100;
+        engine.stepDelayMillis = 100;
+        HttpURLConnection c = open("POST", "/v1/completions", "application/json",
+                "{\"prompt\":\"x\",\"max_tokens\":60,\"n\":2}");
+        assertEquals(200, c.getResponseCode());
+        assertEquals(' ', c.getInputStream().read(), "a heartbeat space arrives while the engine runs");
         c.disconnect();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (engine.aborted.size() < 2 && System.nanoTime() < deadline) Thread.sleep(20);
