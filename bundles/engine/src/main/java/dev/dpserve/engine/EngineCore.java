@@ -292,8 +292,10 @@ public final class EngineCore implements AutoCloseable {
         } else if (s.generated >= s.sampling.maxTokens() || s.length >= limits.maxModelLen()) {
             reason = FinishReason.LENGTH;
         }
+        long waited = s.firstScheduledNanos - s.request.arrivalNanos(); // arrival is this JVM's nanoTime
+        long queued = s.firstScheduledNanos != 0 && waited > 0 ? waited : 0;
         RequestOutput out = new RequestOutput(s.id, new int[] {token},
-                lp == null ? null : List.of(lp), reason, stopReason, s.prompt.length, s.generated, null);
+                lp == null ? null : List.of(lp), reason, stopReason, s.prompt.length, s.generated, null, queued);
         if (reason != null) release(s);
         deliver(s, out);
     }

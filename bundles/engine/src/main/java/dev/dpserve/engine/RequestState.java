@@ -34,6 +34,7 @@ final class RequestState implements RequestView {
 
     // ---- this step (reset by StepContext)
     int scheduled;           // tokens scheduled in this step
+    long firstScheduledNanos; // System.nanoTime() when first admitted, 0 before
     int allocatedTo = -1;    // KV slots exist for positions below this; -1 when not allocated this step
     List<Block> hit = List.of(); // prefix-cache blocks a waiting request's allocation took
 

@@ -102,6 +102,7 @@ final class StepContext implements SchedulerContext {
         q.waiting.remove(s);
         q.running.add(s);
         s.status = Status.RUNNING;
+        if (s.firstScheduledNanos == 0) s.firstScheduledNanos = System.nanoTime();
         s.computed = hitTokens;
         s.hit = List.of();
         s.scheduled = numTokens;

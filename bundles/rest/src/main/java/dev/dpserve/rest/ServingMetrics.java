@@ -48,6 +48,7 @@ public class ServingMetrics {
     private final Histogram ttft;
     private final Histogram itl;
     private final Histogram e2e;
+    private final Histogram queue;
     private final Histogram promptTokens;
     private final Histogram generationTokens;
     private final Counter success;
@@ -76,6 +77,8 @@ public class ServingMetrics {
         itl = Histogram.builder().name("vllm:inter_token_latency_seconds").help("Inter-token latency in seconds")
                 .classicUpperBounds(ITL_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
         e2e = Histogram.builder().name("vllm:e2e_request_latency_seconds").help("End-to-end request latency in seconds")
+                .classicUpperBounds(E2E_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
+        queue = Histogram.builder().name("vllm:request_queue_time_seconds").help("Time in the WAITING phase before the first step, in seconds")
                 .classicUpperBounds(E2E_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
         promptTokens = Histogram.builder().name("vllm:request_prompt_tokens").help("Prompt tokens per request")
                 .classicUpperBounds(TOKEN_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
@@ -140,6 +143,7 @@ public class ServingMetrics {
             if (n > 0) {
                 if (generated == 0) {
                     ttft.labelValues(model, engineName).observe((now - arrival) / 1e9);
+                    if (out.queueNanos() > 0) queue.labelValues(model, engineName).observe(out.queueNanos() / 1e9);
                 } else {
                     itl.labelValues(model, engineName).observe((now - last) / 1e9);
                 }

@@ -114,7 +114,7 @@ final class ScriptedEngine implements InferenceEngine, AutoCloseable {
         }
         if (finish != null) abortFlags.remove(id);
         listener.onOutput(new RequestOutput(id, ids.stream().mapToInt(Integer::intValue).toArray(), lps, finish,
-                stopReason, request.promptLength(), done, null));
+                stopReason, request.promptLength(), done, null, 1_000_000L)); // "queued" 1 ms
         if (finish == null) {
             int next = done;
             thread.schedule(() -> step(request, listener, script, next), stepDelayMillis, TimeUnit.MILLISECONDS);

@@ -52,6 +52,7 @@ class ServingMetricsTest {
         assertEquals(3, value(after, "vllm:time_to_first_token_seconds_count" + reqLabels + "}"));
         assertEquals(3 * 3, value(after, "vllm:inter_token_latency_seconds_count" + reqLabels + "}"), "3 gaps per 4-token request");
         assertEquals(3, value(after, "vllm:e2e_request_latency_seconds_count" + reqLabels + "}"));
+        assertEquals(3, value(after, "vllm:request_queue_time_seconds_count" + reqLabels + "}"));
         assertEquals(3 * 4, value(after, "vllm:request_generation_tokens_sum" + reqLabels + "}"));
         assertEquals(3, value(after, "vllm:request_success_total{engine=\"scripted\",finished_reason=\"length\",model_name=\"" + model + "\"}"));
     }

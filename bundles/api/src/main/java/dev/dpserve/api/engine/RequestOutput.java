@@ -13,10 +13,18 @@ import java.util.List;
  * @param numPromptTokens    prompt length
  * @param numGeneratedTokens tokens generated so far, this delta included
  * @param error         a message when the request failed inside the engine (finishReason ABORT)
+ * @param queueNanos    how long the request waited before it was first scheduled (set on outputs
+ *                      that carry tokens; 0 when unknown)
  */
 public record RequestOutput(String requestId, int[] newTokenIds, List<TokenLogprobs> logprobs,
                             FinishReason finishReason, Integer stopReason, int numPromptTokens,
-                            int numGeneratedTokens, String error) {
+                            int numGeneratedTokens, String error, long queueNanos) {
+
+    /** An output without queue-time information. */
+    public RequestOutput(String requestId, int[] newTokenIds, List<TokenLogprobs> logprobs, FinishReason finishReason,
+                         Integer stopReason, int numPromptTokens, int numGeneratedTokens, String error) {
+        this(requestId, newTokenIds, logprobs, finishReason, stopReason, numPromptTokens, numGeneratedTokens, error, 0);
+    }
 
     public boolean finished() { return finishReason != null; }
 }
