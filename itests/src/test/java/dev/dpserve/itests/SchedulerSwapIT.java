@@ -66,6 +66,9 @@ public class SchedulerSwapIT {
         Path work = TestSupport.work().resolve("paxexam-swap");
         Path deploy = work.resolve("deploy");
         Files.createDirectories(deploy);
+        try (var stale = Files.list(deploy)) { // a jar left by an earlier run would be hot-deployed at start
+            for (Path p : stale.toList()) Files.delete(p);
+        }
         List<Option> options = new ArrayList<>();
         for (TestSupport.BundleJar b : TestSupport.bundles(TestSupport.SERVER_FEATURES)) {
             options.add(bundle(b.jar().toUri().toString()).start(!b.fragment()).startLevel(b.startOrder() <= 2 ? 1 : 3));
@@ -75,6 +78,14 @@ public class SchedulerSwapIT {
         options.add(frameworkProperty("org.apache.felix.http.host").value("127.0.0.1"));
         options.add(frameworkProperty("felix.fileinstall.dir").value(deploy.toString()));
         options.add(frameworkProperty("felix.fileinstall.enableConfigSave").value("false"));
+        options.add(frameworkProperty("felix.fileinstall.poll").value("300"));
+        options.add(frameworkProperty("felix.fileinstall.noInitialDelay").value("true"));
+        options.add(systemProperty("dpserve.itest.deploy").value(deploy.toString()));
+        for (TestSupport.BundleJar b : TestSupport.bundles(List.of("engine"))) {
+            if (b.jar().getFileName().toString().startsWith("dev.dpserve.scheduler.v1-")) {
+                options.add(systemProperty("dpserve.itest.v1jar").value(b.jar().toString()));
+            }
+        }
         options.add(frameworkProperty("gosh.args").value("--nointeractive"));
         options.add(systemProperty("dpserve.itest.port").value(Integer.toString(port)));
         options.add(systemProperty("dpserve.itest.model").value(TestSupport.tinyModel().toString()));
@@ -117,7 +128,7 @@ public class SchedulerSwapIT {
                         String text = complete(prompt);
                         if (!expected.get(prompt).equals(text)) failures.add("'" + prompt + "' gave '" + text + "'");
                         done.incrementAndGet();
-                    } catch (Exception e) {
+                    } catch (Throwable e) { // AssertionError too: a dying client thread must fail the test
                         failures.add("'" + prompt + "': " + e);
                     }
                 }
@@ -151,6 +162,18 @@ public class SchedulerSwapIT {
                 default -> { ascend.update(); v1.stop(); Thread.sleep(300); v1.start(); }
             }
         }
+        // Hot deploy through FileInstall's deploy/ folder, still under load: remove v1, drop its jar
+        // into deploy/ (installed and started by FileInstall), then delete it (uninstalled again).
+        v1.uninstall();
+        awaitScheduler(engine, "ascend");
+        Path deployed = Path.of(System.getProperty("dpserve.itest.deploy")).resolve("scheduler-v1.jar");
+        Files.copy(Path.of(System.getProperty("dpserve.itest.v1jar")), deployed);
+        awaitScheduler(engine, "v1");
+        Files.delete(deployed);
+        awaitScheduler(engine, "ascend");
+        Files.copy(Path.of(System.getProperty("dpserve.itest.v1jar")), deployed);
+        awaitScheduler(engine, "v1");
+
         running.set(false);
         for (Thread t : clients) t.join(120_000);
         assertTrue("failures: " + failures, failures.isEmpty());
@@ -164,6 +187,13 @@ public class SchedulerSwapIT {
         assertEquals("running + waiting", 0, stats.running() + stats.waiting());
         assertEquals("KV blocks in use when idle", 0, stats.kvBlocksUsed());
         assertEquals(null, engine.unhealthyReason());
+    }
+
+    /** Waits until the engine has stepped under the named policy (stats show the active one). */
+    private static void awaitScheduler(InferenceEngine engine, String name) throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (!name.equals(engine.stats().scheduler()) && System.nanoTime() < deadline) Thread.sleep(50);
+        assertEquals("active scheduling policy", name, engine.stats().scheduler());
     }
 
     private Bundle installed(String bsn) {

@@ -204,11 +204,10 @@ public final class EngineCore implements AutoCloseable {
                     for (Runnable r; (r = inbox.poll()) != null; ) r.run();
                 }
                 progressed = false;
-                if (!queues.isEmpty()) {
-                    ActivePolicy active = policies.get();
-                    policyName = active == null ? null : active.name();
-                    if (active != null) progressed = step(active);
-                }
+                // Chosen at every step boundary (hot swap); also when idle, so stats name the active policy.
+                ActivePolicy active = policies.get();
+                policyName = active == null ? null : active.name();
+                if (active != null && !queues.isEmpty()) progressed = step(active);
                 publishStats(policyName);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

@@ -52,7 +52,6 @@ public class ChatCompletionsResource {
             Json.requireJsonContentType(contentType);
             ChatRequest request = ChatRequestParser.parse(body);
             ModelNames.require(request.completion().model(), engine.model());
-            CompletionCalls.requireHealthy(engine);
             String prompt = ChatPrompt.render(request, engine.tokenizer(), renderer);
             String id = CompletionCalls.responseId("chatcmpl-", requestIdHeader, request.completion().requestId());
             CompletionJob job = CompletionJob.prepare(id, request.completion().withPrompts(List.of(Prompt.ofText(prompt))),

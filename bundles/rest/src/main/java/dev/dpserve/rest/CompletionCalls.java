@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.rest;
 
-import dev.dpserve.api.engine.InferenceEngine;
 import jakarta.ws.rs.core.Response;
 import java.lang.System.Logger.Level;
 import java.util.UUID;
@@ -65,11 +64,6 @@ final class CompletionCalls {
             if (error.status() == 500) LOG.log(Level.ERROR, "completion failed", e);
             return error.toResponse();
         }
-    }
-
-    static void requireHealthy(InferenceEngine engine) {
-        String unhealthy = engine.unhealthyReason();
-        if (unhealthy != null) throw OpenAiError.unavailable(unhealthy);
     }
 
     /** {@code prefix} + the X-Request-Id header, else the body's request_id, else 32 random hex digits. */

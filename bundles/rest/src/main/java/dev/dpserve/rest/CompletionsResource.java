@@ -50,7 +50,6 @@ public class CompletionsResource {
             Json.requireJsonContentType(contentType);
             CompletionRequest request = CompletionRequestParser.parse(body);
             ModelNames.require(request.model(), engine.model());
-            CompletionCalls.requireHealthy(engine);
             String id = CompletionCalls.responseId("cmpl-", requestIdHeader, request.requestId());
             return new CompletionCalls.Prepared(CompletionJob.prepare(id, request, engine), CompletionJson.INSTANCE);
         }, this::startStream, metrics);

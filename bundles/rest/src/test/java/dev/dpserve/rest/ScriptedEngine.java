@@ -63,6 +63,7 @@ final class ScriptedEngine implements InferenceEngine, AutoCloseable {
     @Override
     public void submit(EngineRequest request, OutputListener listener) {
         if (submitFailure != null) throw submitFailure;
+        if (unhealthy != null) throw new dev.dpserve.api.engine.EngineUnavailableException(unhealthy); // a dead engine refuses
         if (failOnSubmitNumber == submitted.size()) throw new EngineUnavailableException("queue full");
         submitted.add(request);
         abortFlags.put(request.requestId(), false);

@@ -32,6 +32,10 @@ public interface InferenceEngine {
 
     EngineStats stats();
 
-    /** Null when healthy, else why not (for /health). */
+    /**
+     * Null when healthy, else why not (for /health, which answers 503 with it). A degraded engine,
+     * e.g. one waiting for a scheduling policy, still accepts requests (they wait); only
+     * {@link #submit} decides admission.
+     */
     String unhealthyReason();
 }
