@@ -217,8 +217,24 @@ public class ServerBundlesIT {
             assertTrue(models, models.startsWith("tiny  root="));
             String config = String.valueOf(session.execute("dpserve:config"));
             assertTrue(config, config.contains("dev.dpserve.engine") && config.contains("served.model.name = tiny"));
+
+            String policies = String.valueOf(session.execute("dpserve:scheduler"));
+            assertTrue(policies, policies.contains("active policy v1") && policies.contains("ascend  (bundle dev.dpserve.scheduler.ascend"));
+            dev.dpserve.api.engine.InferenceEngine engine = service(dev.dpserve.api.engine.InferenceEngine.class);
+            String switched = String.valueOf(session.execute("dpserve:scheduler ascend"));
+            assertTrue(switched, switched.contains("'ascend'"));
+            awaitPolicy(engine, "ascend");
+            assertEquals("the switch does not restart the engine", engine, service(dev.dpserve.api.engine.InferenceEngine.class));
+            session.execute("dpserve:scheduler v1");
+            awaitPolicy(engine, "v1");
         }
     }
+
+    private static void awaitPolicy(dev.dpserve.api.engine.InferenceEngine engine, String name) throws InterruptedException {
+        for (int i = 0; i < 100 && !name.equals(engine.stats().scheduler()); i++) Thread.sleep(50);
+        assertEquals(name, engine.stats().scheduler());
+    }
+
 
     private static String base() {
         return "http://127.0.0.1:" + System.getProperty("dpserve.itest.port");
