@@ -2,16 +2,8 @@
 package dev.dpserve.itests;
 
 import static org.junit.Assert.assertEquals;
-import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
-import static org.ops4j.pax.exam.CoreOptions.bundle;
-import static org.ops4j.pax.exam.CoreOptions.cleanCaches;
-import static org.ops4j.pax.exam.CoreOptions.frameworkProperty;
-import static org.ops4j.pax.exam.CoreOptions.junitBundles;
-import static org.ops4j.pax.exam.CoreOptions.systemPackage;
 import static org.ops4j.pax.exam.CoreOptions.systemProperty;
-import static org.ops4j.pax.exam.CoreOptions.systemTimeout;
-import static org.ops4j.pax.exam.CoreOptions.workingDirectory;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -26,7 +18,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Hashtable;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -43,8 +34,6 @@ import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
 import org.ops4j.pax.exam.spi.reactors.PerClass;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
-import org.osgi.service.cm.ConfigurationAdmin;
-import org.osgi.util.tracker.ServiceTracker;
 
 /**
  * Swaps the scheduler bundles ten times (stop/start, update, uninstall/install, and a moment with
@@ -63,52 +52,19 @@ public class SchedulerSwapIT {
 
     @Configuration
     public Option[] config() throws IOException {
-        Path work = TestSupport.work().resolve("paxexam-swap");
-        Path deploy = work.resolve("deploy");
-        Files.createDirectories(deploy);
-        try (var stale = Files.list(deploy)) { // a jar left by an earlier run would be hot-deployed at start
-            for (Path p : stale.toList()) Files.delete(p);
-        }
-        List<Option> options = new ArrayList<>();
-        for (TestSupport.BundleJar b : TestSupport.bundles(TestSupport.SERVER_FEATURES)) {
-            options.add(bundle(b.jar().toUri().toString()).start(!b.fragment()).startLevel(b.startOrder() <= 2 ? 1 : 3));
-        }
-        int port = TestSupport.freePort();
-        options.add(frameworkProperty("org.osgi.service.http.port").value(Integer.toString(port)));
-        options.add(frameworkProperty("org.apache.felix.http.host").value("127.0.0.1"));
-        options.add(frameworkProperty("felix.fileinstall.dir").value(deploy.toString()));
-        options.add(frameworkProperty("felix.fileinstall.enableConfigSave").value("false"));
-        options.add(frameworkProperty("felix.fileinstall.poll").value("300"));
-        options.add(frameworkProperty("felix.fileinstall.noInitialDelay").value("true"));
-        options.add(systemProperty("dpserve.itest.deploy").value(deploy.toString()));
+        List<Option> options = ServerOptions.server("paxexam-swap", 300_000);
         for (TestSupport.BundleJar b : TestSupport.bundles(List.of("engine"))) {
             if (b.jar().getFileName().toString().startsWith("dev.dpserve.scheduler.v1-")) {
                 options.add(systemProperty("dpserve.itest.v1jar").value(b.jar().toString()));
             }
         }
-        options.add(frameworkProperty("gosh.args").value("--nointeractive"));
-        options.add(systemProperty("dpserve.itest.port").value(Integer.toString(port)));
-        options.add(systemProperty("dpserve.itest.model").value(TestSupport.tinyModel().toString()));
-        options.add(systemPackage("jdk.incubator.vector"));
-        options.add(junitBundles());
-        options.add(cleanCaches(true));
-        options.add(systemTimeout(300_000));
-        options.add(workingDirectory(work.resolve("felix").toString()));
         return options.toArray(Option[]::new);
     }
 
     @Test
     public void swappingSchedulersUnderLoadLosesNothing() throws Exception {
-        ConfigurationAdmin ca = service(ConfigurationAdmin.class);
-        Hashtable<String, Object> rest = new Hashtable<>();
-        rest.put("jersey.context.path", "/");
-        ca.getConfiguration("JakartarsServletWhiteboardRuntimeComponent", "?").update(rest);
-        Hashtable<String, Object> engineConfig = new Hashtable<>();
-        engineConfig.put("model", System.getProperty("dpserve.itest.model"));
-        engineConfig.put("served.model.name", "tiny");
-        engineConfig.put("architecture.target", "(dpserve.model.type=llama)");
-        engineConfig.put("max.num.seqs", 3); // fewer slots than clients: requests queue while swapping
-        ca.getConfiguration("dev.dpserve.engine", "?").update(engineConfig);
+        // fewer slots than clients: requests queue while swapping
+        InContainer.configureServer(context, Map.of("max.num.seqs", 3));
         InferenceEngine engine = service(InferenceEngine.class);
 
         // Expected outputs, without any swap.
@@ -230,10 +186,6 @@ public class SchedulerSwapIT {
     }
 
     private <T> T service(Class<T> type) throws InterruptedException {
-        ServiceTracker<T, T> t = new ServiceTracker<>(context, type, null);
-        t.open();
-        T s = t.waitForService(120_000);
-        assertNotNull(type.getName() + " not available", s);
-        return s;
+        return InContainer.service(context, type);
     }
 }

@@ -4,14 +4,6 @@ package dev.dpserve.itests;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
-import static org.ops4j.pax.exam.CoreOptions.bundle;
-import static org.ops4j.pax.exam.CoreOptions.cleanCaches;
-import static org.ops4j.pax.exam.CoreOptions.frameworkProperty;
-import static org.ops4j.pax.exam.CoreOptions.junitBundles;
-import static org.ops4j.pax.exam.CoreOptions.systemPackage;
-import static org.ops4j.pax.exam.CoreOptions.systemProperty;
-import static org.ops4j.pax.exam.CoreOptions.systemTimeout;
-import static org.ops4j.pax.exam.CoreOptions.workingDirectory;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -21,10 +13,7 @@ import java.io.OutputStream;
 import java.net.HttpURLConnection;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Hashtable;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import javax.inject.Inject;
@@ -38,7 +27,6 @@ import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
 import org.ops4j.pax.exam.spi.reactors.PerClass;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
-import org.osgi.service.cm.ConfigurationAdmin;
 import org.osgi.service.component.runtime.ServiceComponentRuntime;
 import org.osgi.service.component.runtime.dto.ComponentConfigurationDTO;
 import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
@@ -57,46 +45,13 @@ public class ServerBundlesIT {
 
     @Configuration
     public Option[] config() throws IOException {
-        Path work = TestSupport.work().resolve("paxexam");
-        Path deploy = work.resolve("deploy");
-        Files.createDirectories(deploy);
-        List<Option> options = new ArrayList<>();
-        for (TestSupport.BundleJar b : TestSupport.bundles(TestSupport.SERVER_FEATURES)) {
-            // SPI Fly + ASM and slf4j go first (start level 1): see docs on start order.
-            options.add(bundle(b.jar().toUri().toString()).start(!b.fragment()).startLevel(b.startOrder() <= 2 ? 1 : 3));
-        }
-        int port = TestSupport.freePort();
-        options.add(frameworkProperty("org.osgi.service.http.port").value(Integer.toString(port)));
-        options.add(frameworkProperty("org.apache.felix.http.host").value("127.0.0.1"));
-        options.add(frameworkProperty("felix.fileinstall.dir").value(deploy.toString()));
-        options.add(frameworkProperty("felix.fileinstall.enableConfigSave").value("false"));
-        options.add(frameworkProperty("felix.fileinstall.noInitialDelay").value("true"));
-        options.add(frameworkProperty("gosh.args").value("--nointeractive"));
-        options.add(systemProperty("dpserve.itest.port").value(Integer.toString(port)));
-        options.add(systemProperty("dpserve.itest.model").value(TestSupport.tinyModel().toString()));
-        options.add(systemPackage("jdk.incubator.vector"));
-        options.add(junitBundles());
-        options.add(cleanCaches(true));
-        options.add(systemTimeout(180_000));
-        options.add(workingDirectory(work.resolve("felix").toString()));
+        List<Option> options = ServerOptions.server("paxexam", 180_000);
         return options.toArray(Option[]::new);
     }
 
     @Before
     public void configure() throws Exception {
-        ConfigurationAdmin ca = service(ConfigurationAdmin.class);
-        Hashtable<String, Object> rest = new Hashtable<>();
-        rest.put("jersey.context.path", "/");
-        rest.put("jersey.jakartars.whiteboard.name", "dpserve");
-        // Configure once: updating a configuration again would restart the components it binds.
-        org.osgi.service.cm.Configuration restConfig = ca.getConfiguration("JakartarsServletWhiteboardRuntimeComponent", "?");
-        if (restConfig.getProperties() == null) restConfig.update(rest);
-        Hashtable<String, Object> engine = new Hashtable<>();
-        engine.put("model", System.getProperty("dpserve.itest.model"));
-        engine.put("served.model.name", "tiny");
-        engine.put("architecture.target", "(dpserve.model.type=llama)");
-        org.osgi.service.cm.Configuration engineConfig = ca.getConfiguration("dev.dpserve.engine", "?");
-        if (engineConfig.getProperties() == null) engineConfig.update(engine);
+        InContainer.configureServer(context, java.util.Map.of());
         waitForService("dev.dpserve.api.engine.InferenceEngine");
     }
 
@@ -254,11 +209,7 @@ public class ServerBundlesIT {
     }
 
     private <T> T service(Class<T> type) throws InterruptedException {
-        ServiceTracker<T, T> t = new ServiceTracker<>(context, type, null);
-        t.open();
-        T s = t.waitForService(60_000);
-        assertNotNull(type.getName() + " not available", s);
-        return s;
+        return InContainer.service(context, type);
     }
 
     private void waitForService(String className) throws InterruptedException {

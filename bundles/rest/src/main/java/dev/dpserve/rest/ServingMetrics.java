@@ -90,24 +90,25 @@ public class ServingMetrics {
 
     private void gauge(String name, String help, ToDoubleFunction<EngineStats> value) {
         GaugeWithCallback.builder().name(name).help(help).labelNames("model_name", "engine")
-                .callback(cb -> {
-                    InferenceEngine e = engine;
-                    if (e != null) {
-                        EngineStats s = e.stats();
-                        cb.call(value.applyAsDouble(s), e.model().servedName(), s.engineName());
-                    }
-                }).register(registry);
+                .callback(cb -> report(value, cb::call)).register(registry);
     }
 
     private void counter(String name, String help, ToDoubleFunction<EngineStats> value) {
         CounterWithCallback.builder().name(name).help(help).labelNames("model_name", "engine")
-                .callback(cb -> {
-                    InferenceEngine e = engine;
-                    if (e != null) {
-                        EngineStats s = e.stats();
-                        cb.call(value.applyAsDouble(s), e.model().servedName(), s.engineName());
-                    }
-                }).register(registry);
+                .callback(cb -> report(value, cb::call)).register(registry);
+    }
+
+    private interface Sample {
+        void call(double value, String... labelValues);
+    }
+
+    /** One sample per engine, read at scrape time; none while no engine is registered. */
+    private void report(ToDoubleFunction<EngineStats> value, Sample sample) {
+        InferenceEngine e = engine;
+        if (e != null) {
+            EngineStats s = e.stats();
+            sample.call(value.applyAsDouble(s), e.model().servedName(), s.engineName());
+        }
     }
 
     /** The Prometheus text exposition format 0.0.4. */
