@@ -51,6 +51,7 @@ public final class Main {
         return switch (command) {
             case "serve" -> serve(rest, out, err);
             case "make-model" -> ModelGenerator.run(rest, out, err);
+            case "bench" -> dev.dpserve.launcher.bench.BenchCommand.run(rest, out, err);
             case "version", "--version" -> {
                 out.println("dpserve " + VERSION);
                 yield 0;
@@ -66,6 +67,8 @@ public final class Main {
                 commands:
                   serve [MODEL_DIR] [flags]   serve a Hugging Face model (default: a tiny generated model) over
                                               an OpenAI-compatible API; 'dpserve serve --help' lists the flags
+                  bench serve [flags]         load-test a running server with vLLM's `bench serve` options and
+                                              metrics; 'dpserve bench serve --help' lists the flags
                   make-model --arch A --out D generate a tiny deterministic checkpoint (random weights)
                   version                     print the version
                 """;
