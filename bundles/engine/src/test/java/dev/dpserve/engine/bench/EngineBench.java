@@ -249,7 +249,7 @@ public final class EngineBench {
                 ttft[i] = (t.firstToken - t.submitted) / 1e9;
             }
             t1 = System.nanoTime();
-            stats = core.stats();
+            stats = settledStats(core, n);
         }
         double seconds = (t1 - t0) / 1e9;
         Arrays.sort(ttft);
@@ -264,6 +264,17 @@ public final class EngineBench {
                         + "TTFT median %.2f s (max %.2f); %d steps, %d preemptions%s%n",
                 policy, batched ? "batched" : "serial", n, seconds, (double) n * (input + output) / seconds,
                 (double) n * output / seconds, n / seconds, ttft[n / 2], ttft[n - 1], stats.steps(), stats.preemptions(), extra);
+    }
+
+    /** The stats once the loop has published the step that finished the last of {@code finished} requests. */
+    private static EngineStats settledStats(EngineCore core, long finished) throws InterruptedException {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        EngineStats s = core.stats();
+        while (s.finishedRequests() < finished && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+            s = core.stats();
+        }
+        return s;
     }
 
     /** Median TTFT in seconds of {@code n} one-at-a-time requests sharing a prefix, after one warm-up request. */
@@ -282,7 +293,7 @@ public final class EngineBench {
                 t.await();
                 if (i >= 0) times[i] = (t.firstToken - t.submitted) / 1e9;
             }
-            stats = core.stats();
+            stats = settledStats(core, n + 1);
         }
         double[] sorted = times.clone();
         Arrays.sort(sorted);
