@@ -13,30 +13,20 @@ import dev.dpserve.api.engine.RequestOutput;
 import dev.dpserve.api.protocol.AbortRequests;
 import dev.dpserve.api.protocol.AddRequest;
 import dev.dpserve.api.protocol.EngineDead;
-import dev.dpserve.api.protocol.EngineInit;
 import dev.dpserve.api.protocol.EngineOutputs;
-import dev.dpserve.api.protocol.EngineReady;
 import dev.dpserve.api.protocol.ModelFacts;
 import dev.dpserve.api.protocol.ProtocolMessage;
 import dev.dpserve.api.protocol.RequestDelta;
 import dev.dpserve.api.protocol.SchedulerStats;
 import dev.dpserve.api.tokenizer.Tokenizer;
 import dev.dpserve.api.tokenizer.TokenizerFactory;
-import dev.dpserve.transport.EngineHandshakeServer;
-import dev.dpserve.transport.EngineHandshakeServer.ExpectedEngine;
-import dev.dpserve.transport.Endpoints;
 import dev.dpserve.transport.FrontEndConnection;
-import dev.dpserve.transport.HandshakeException;
-import dev.dpserve.transport.ProtocolCodec;
 import dev.dpserve.transport.ProtocolException;
-import dev.dpserve.transport.ProtocolLimits;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
-import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
-import org.osgi.service.metatype.annotations.Designate;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -44,19 +34,15 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.stream.IntStream;
 
 /**
  * The front end's engine when data parallelism is on (vLLM's DP load-balancing client): N engine
  * processes, one per DP rank, each computing the whole model independently.
  *
- * <p>Activation binds the request ROUTER and output PULL on random ports and the handshake ROUTER
- * on {@code data_parallel_address:data_parallel_rpc_port}, then waits (up to
- * {@code startup_timeout_seconds}) until every rank has loaded its model and reported READY; a
- * rank that never joins fails activation with a message naming it, and no engine service appears.
- * The tokenizer is loaded in this process from the model directory; the model card comes from the
- * ranks' READY facts (all ranks must report the same).
+ * <p>It exists only while a complete {@link DpGroup} does (see {@link DpGroupStarter}: the
+ * handshake, and what happens when a rank never joins). The tokenizer is loaded in this process
+ * from the model directory; the model card comes from the ranks' READY facts (the handshake
+ * checks that all ranks report the same).
  *
  * <p>Requests go to the rank with the least {@code 4·waiting + running} ({@link LoadBalancer});
  * aborts follow the request → rank map ({@link InFlightRequests}). One receive thread hands each
@@ -65,9 +51,7 @@ import java.util.stream.IntStream;
  * {@code rank_silence_timeout_seconds} (engines report every second even when idle); its
  * requests end with an error, it gets no new ones, and {@link #unhealthyReason()} names it.
  */
-@Component(service = InferenceEngine.class, configurationPid = "dev.dpserve.transport.client",
-        configurationPolicy = ConfigurationPolicy.REQUIRE, property = "dpserve.engine.kind=dp-client")
-@Designate(ocd = DpClientConfig.class)
+@Component(service = InferenceEngine.class, property = "dpserve.engine.kind=dp-client")
 public final class DpClientEngine implements InferenceEngine {
 
     private static final System.Logger LOG = System.getLogger(DpClientEngine.class.getName());
@@ -87,8 +71,7 @@ public final class DpClientEngine implements InferenceEngine {
         }
     }
 
-    private final ProtocolCodec codec = new ProtocolCodec(ProtocolLimits.defaults());
-    private final FrontEndConnection connection;
+    private final FrontEndConnection connection; // owned by DpGroupStarter
     private final Rank[] ranks;
     private final LoadBalancer balancer;
     private final InFlightRequests inFlight = new InFlightRequests();
@@ -99,42 +82,24 @@ public final class DpClientEngine implements InferenceEngine {
     private volatile boolean stopping;
 
     @Activate
-    public DpClientEngine(DpClientConfig config,
+    public DpClientEngine(@Reference(name = "group") DpGroup group,
                           @Reference(name = "tokenizerFactory", cardinality = ReferenceCardinality.AT_LEAST_ONE)
-                          List<TokenizerFactory> tokenizerFactories) throws IOException, HandshakeException {
-        int size = config.data_parallel_size();
-        if (size < 1) throw new IllegalArgumentException("data_parallel_size must be >= 1, got " + size);
-        String address = config.data_parallel_address();
+                          List<TokenizerFactory> tokenizerFactories) throws IOException {
+        DpClientConfig config = group.config();
+        int size = group.size();
+        this.connection = group.connection();
         this.silenceNanos = Duration.ofSeconds(Math.max(2, config.rank_silence_timeout_seconds())).toNanos();
-        Path dir = Path.of(config.model()).toAbsolutePath().normalize();
-        this.tokenizer = loadTokenizer(dir, tokenizerFactories);
-        this.connection = new FrontEndConnection(address, null, codec);
-        try {
-            Map<Integer, EngineReady> ready;
-            List<ExpectedEngine> expected = IntStream.range(0, size).mapToObj(r -> new ExpectedEngine(r, true)).toList();
-            EngineInit init = new EngineInit(size, List.of(connection.requestEndpoint()), List.of(connection.outputEndpoint()),
-                    null, null, List.of());
-            String rpc = Endpoints.tcp(address, config.data_parallel_rpc_port());
-            LOG.log(Level.INFO, "waiting up to " + config.startup_timeout_seconds() + " s for " + size + " DP engines on " + rpc);
-            try (EngineHandshakeServer handshake = new EngineHandshakeServer(rpc, null, codec)) {
-                ready = handshake.awaitEngines(expected, hello -> init, Duration.ofSeconds(config.startup_timeout_seconds()));
-            }
-            connection.awaitEngines(ready.keySet(), Duration.ofSeconds(30));
-            ModelFacts facts = ready.get(0).model();
-            this.ranks = new Rank[size];
-            for (int r = 0; r < size; r++) ranks[r] = new Rank(r, ready.get(r).numKvBlocks());
-            String served = config.served_model_name().isBlank() ? config.model() : config.served_model_name();
-            this.card = new ModelCard(served, config.model(), facts.maxModelLen(), facts.vocabSize(), facts.modelType(),
-                    System.currentTimeMillis() / 1000);
-            this.balancer = new LoadBalancer(size);
-            LOG.log(Level.INFO, size + " DP engines ready (" + facts.modelType() + ", max_model_len " + facts.maxModelLen()
-                    + "); ranks run independently" + (facts.moe() ? " (MoE model: waves and dummy batches arrive with"
-                    + " expert parallelism; until then every rank computes all experts)" : ""));
-        } catch (HandshakeException | RuntimeException e) {
-            LOG.log(Level.ERROR, "data-parallel startup failed: " + e.getMessage());
-            connection.close();
-            throw e;
-        }
+        this.tokenizer = loadTokenizer(Path.of(config.model()).toAbsolutePath().normalize(), tokenizerFactories);
+        ModelFacts facts = group.ready().get(0).model();
+        this.ranks = new Rank[size];
+        for (int r = 0; r < size; r++) ranks[r] = new Rank(r, group.ready().get(r).numKvBlocks());
+        String served = config.served_model_name().isBlank() ? config.model() : config.served_model_name();
+        this.card = new ModelCard(served, config.model(), facts.maxModelLen(), facts.vocabSize(), facts.modelType(),
+                System.currentTimeMillis() / 1000);
+        this.balancer = new LoadBalancer(size);
+        LOG.log(Level.INFO, size + " DP engines ready (" + facts.modelType() + ", max_model_len " + facts.maxModelLen()
+                + "); ranks run independently" + (facts.moe() ? " (MoE model: waves and dummy batches arrive with"
+                + " expert parallelism; until then every rank computes all experts)" : ""));
         this.receiver = Thread.ofPlatform().name("dp-client-receive").daemon().unstarted(this::receiveLoop);
         receiver.start();
     }
@@ -309,6 +274,5 @@ public final class DpClientEngine implements InferenceEngine {
             Thread.currentThread().interrupt();
         }
         for (InFlightRequests.Entry e : inFlight.removeAll()) deliver(e, abortOutput(e.requestId(), "the server is shutting down"));
-        connection.close();
     }
 }
