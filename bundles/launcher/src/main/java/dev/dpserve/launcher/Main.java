@@ -7,10 +7,13 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 
 /**
  * The {@code dpserve} command line. {@code bin/dpserve} runs it with the distribution home in the
@@ -21,6 +24,11 @@ public final class Main {
     static final String VERSION = "0.1.0";
     /** Features every single-process server installs. */
     static final List<String> SERVER_FEATURES = List.of("runtime", "http", "engine", "rest", "shell");
+    /** Features of a data-parallel front end: no in-process engine, the DP client of the transport feature instead. */
+    static final List<String> FRONT_END_FEATURES = List.of("runtime", "http", "transport", "rest", "shell");
+    /** Features of one DP engine process: the in-process engine and its bridge to the front end; no HTTP. */
+    static final List<String> ENGINE_FEATURES = List.of("runtime", "engine", "transport");
+    private static final String ENGINE_SERVICE = "dev.dpserve.api.engine.InferenceEngine";
 
     private Main() {
     }
@@ -85,6 +93,34 @@ public final class Main {
         String modelType = checkModelDir(modelDir);
         Path home = home();
 
+        Map<String, Object> engine = engineConfig(o, modelDir, modelType);
+        if (o.role.equals("engine")) return serveEngine(o, modelDir, engine, home, err);
+        if (o.dataParallelSize > 1) return serveDataParallel(args, o, modelDir, engine, home, err);
+
+        Map<String, Map<String, Object>> configs = new HashMap<>();
+        configs.put("dev.dpserve.engine", engine);
+        if (!o.ascendSchedulerConfig.isEmpty()) configs.put("dev.dpserve.scheduler.ascend", new HashMap<>(o.ascendSchedulerConfig));
+
+        boolean console = console(o);
+        FelixRuntime runtime = new FelixRuntime(home);
+        Runtime.getRuntime().addShutdownHook(new Thread(runtime::stop, "dpserve-shutdown"));
+        runtime.start(SERVER_FEATURES, httpProperties(o), configs, console);
+
+        if (runtime.awaitService(ENGINE_SERVICE, 600_000) == null) {
+            if (!running(runtime)) {
+                return 0; // stopped (shell "stop 0" or SIGTERM) while the model was loading
+            }
+            err.println("dpserve: the engine did not come up within 600 s (see the log above); stopping");
+            runtime.stop();
+            return 1;
+        }
+        err.println("dpserve: serving " + engine.get("served.model.name") + " on http://" + o.host + ":" + o.port
+                + (console ? " (Gogo shell on this terminal: try dpserve:status)" : ""));
+        runtime.framework().waitForStop(0);
+        return 0;
+    }
+
+    private static Map<String, Object> engineConfig(ServeOptions o, Path modelDir, String modelType) {
         Map<String, Object> engine = new HashMap<>();
         engine.put("model", modelDir.toString());
         engine.put("served.model.name", o.servedModelName != null ? o.servedModelName : (o.model != null ? o.model : modelDir.toString()));
@@ -101,31 +137,139 @@ public final class Main {
         engine.put("kv.cache.memory", o.kvCacheMemory);
         engine.put("long.prefill.token.threshold", o.longPrefillTokenThreshold);
         engine.put("scheduler", o.scheduler);
-        Map<String, Map<String, Object>> configs = new HashMap<>();
-        configs.put("dev.dpserve.engine", engine);
-        if (!o.ascendSchedulerConfig.isEmpty()) configs.put("dev.dpserve.scheduler.ascend", new HashMap<>(o.ascendSchedulerConfig));
+        engine.put("data.parallel.size.local", o.dataParallelSizeLocal);
+        return engine;
+    }
 
+    private static Map<String, String> httpProperties(ServeOptions o) {
         Map<String, String> fw = new HashMap<>();
         fw.put("org.osgi.service.http.port", Integer.toString(o.port));
         fw.put("org.apache.felix.http.host", o.host);
+        return fw;
+    }
 
-        boolean console = o.console || (System.console() != null && System.console().isTerminal());
+    private static boolean console(ServeOptions o) {
+        return o.console || (System.console() != null && System.console().isTerminal());
+    }
+
+    private static boolean running(FelixRuntime runtime) {
+        return (runtime.framework().getState() & (org.osgi.framework.Bundle.ACTIVE | org.osgi.framework.Bundle.STARTING)) != 0;
+    }
+
+    /**
+     * DP > 1 on this node: this process is the front end (HTTP, tokenizer, the DP client that binds
+     * the handshake socket) and starts one engine process per rank with the same command line plus
+     * the hidden engine flags. The engines connect and retry until the front end binds, so the order
+     * does not matter. Stopping the launcher stops every engine by PID.
+     */
+    private static int serveDataParallel(List<String> args, ServeOptions o, Path modelDir, Map<String, Object> engine,
+                                         Path home, PrintStream err) throws Exception {
+        int n = o.dataParallelSize;
+        Map<String, Object> client = new HashMap<>();
+        client.put("model", modelDir.toString());
+        client.put("served.model.name", engine.get("served.model.name"));
+        client.put("data.parallel.size", n);
+        client.put("data.parallel.address", o.dataParallelAddress);
+        client.put("data.parallel.rpc.port", o.dataParallelRpcPort);
+        client.put("startup.timeout.seconds", o.dataParallelStartupTimeout);
+        Map<String, Map<String, Object>> configs = new HashMap<>();
+        configs.put("dev.dpserve.transport.client", client);
+
+        EngineSupervisor engines = new EngineSupervisor(err);
         FelixRuntime runtime = new FelixRuntime(home);
-        Runtime.getRuntime().addShutdownHook(new Thread(runtime::stop, "dpserve-shutdown"));
-        runtime.start(SERVER_FEATURES, fw, configs, console);
-
-        if (runtime.awaitService("dev.dpserve.api.engine.InferenceEngine", 600_000) == null) {
-            if ((runtime.framework().getState() & (org.osgi.framework.Bundle.ACTIVE | org.osgi.framework.Bundle.STARTING)) == 0) {
-                return 0; // stopped (shell "stop 0" or SIGTERM) while the model was loading
-            }
-            err.println("dpserve: the engine did not come up within 600 s (see the log above); stopping");
+        // Engines get SIGTERM first, so they stop while the front end does; then both are waited for.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            engines.signalAll();
             runtime.stop();
-            return 1;
+            engines.awaitAll(30_000);
+        }, "dpserve-shutdown"));
+        List<String> base = new ArrayList<>();
+        base.add(home.resolve("bin/dpserve").toString());
+        base.add("serve");
+        if (o.model == null) base.add(modelDir.toString()); // the generated default model, made once, here
+        for (String a : args) if (!a.equals("--console")) base.add(a);
+        long self = ProcessHandle.current().pid();
+        for (int rank = 0; rank < n; rank++) {
+            List<String> cmd = new ArrayList<>(base);
+            cmd.addAll(List.of("--role", "engine", "--engine-rank", Integer.toString(rank), "--parent-pid", Long.toString(self)));
+            EngineSupervisor.Child c = engines.start(rank, cmd);
+            err.println("dpserve: started engine dp" + rank + " (pid " + c.pid() + ")");
+        }
+        err.println("dpserve: data parallel size " + n + " on this node: every rank runs the whole model independently"
+                + " (waves and dummy batches arrive with expert parallelism)");
+
+        boolean console = console(o);
+        runtime.start(FRONT_END_FEATURES, httpProperties(o), configs, console);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(o.dataParallelStartupTimeout + 30L);
+        while (runtime.awaitService(ENGINE_SERVICE, 1000) == null) {
+            if (!running(runtime)) return 0; // stopped while the engines were loading
+            List<EngineSupervisor.Child> dead = engines.exited();
+            if (!dead.isEmpty()) {
+                EngineSupervisor.Child c = dead.getFirst();
+                err.println("dpserve: engine dp" + c.rank() + " (pid " + c.pid() + ") exited with " + c.process().exitValue()
+                        + " during startup (see its [dp" + c.rank() + "] lines above); stopping");
+                return 1;
+            }
+            if (System.nanoTime() > deadline) {
+                err.println("dpserve: the DP engines did not all join within " + o.dataParallelStartupTimeout
+                        + " s (--data-parallel-startup-timeout; see the log above); stopping");
+                return 1;
+            }
         }
         err.println("dpserve: serving " + engine.get("served.model.name") + " on http://" + o.host + ":" + o.port
+                + " with " + n + " data-parallel engines (pids "
+                + engines.children().stream().map(c -> Long.toString(c.pid())).collect(Collectors.joining(", ")) + ")"
                 + (console ? " (Gogo shell on this terminal: try dpserve:status)" : ""));
         runtime.framework().waitForStop(0);
         return 0;
+    }
+
+    /**
+     * One DP rank, started by a launcher: the in-process engine plus the transport bridge that
+     * handshakes with the front end at {@code --data-parallel-address:--data-parallel-rpc-port}.
+     * It follows its launcher: if that process disappears (even by SIGKILL), the engine exits.
+     */
+    private static int serveEngine(ServeOptions o, Path modelDir, Map<String, Object> engine, Path home,
+                                   PrintStream err) throws Exception {
+        int rank = o.engineRank;
+        Map<String, Object> bridge = new HashMap<>();
+        bridge.put("dp.rank", rank);
+        bridge.put("data.parallel.address", o.dataParallelAddress);
+        bridge.put("data.parallel.rpc.port", o.dataParallelRpcPort);
+        bridge.put("handshake.timeout.seconds", o.dataParallelStartupTimeout);
+        bridge.put("block.size", o.blockSize);
+        bridge.put("moe", isMoe(modelDir));
+        Map<String, Map<String, Object>> configs = new HashMap<>();
+        configs.put("dev.dpserve.engine", engine);
+        configs.put("dev.dpserve.transport.engine", bridge);
+        if (!o.ascendSchedulerConfig.isEmpty()) configs.put("dev.dpserve.scheduler.ascend", new HashMap<>(o.ascendSchedulerConfig));
+
+        if (o.parentPid > 0) {
+            var parent = ProcessHandle.of(o.parentPid);
+            if (parent.isEmpty()) {
+                err.println("dpserve: engine dp" + rank + ": launcher " + o.parentPid + " is gone; not starting");
+                return 1;
+            }
+            parent.get().onExit().thenRun(() -> {
+                err.println("dpserve: engine dp" + rank + ": launcher " + o.parentPid + " exited; stopping");
+                System.exit(0);
+            });
+        }
+        FelixRuntime runtime = new FelixRuntime(home);
+        Runtime.getRuntime().addShutdownHook(new Thread(runtime::stop, "dpserve-shutdown"));
+        runtime.start(ENGINE_FEATURES, Map.of(), configs, false);
+        err.println("dpserve: engine dp" + rank + " started (pid " + ProcessHandle.current().pid() + ")");
+        runtime.framework().waitForStop(0);
+        return 0;
+    }
+
+    /** True if config.json describes expert layers (DeepSeek's n_routed_experts, Mixtral/Qwen's expert counts). */
+    static boolean isMoe(Path modelDir) throws IOException {
+        JsonNode c = new ObjectMapper().readTree(modelDir.resolve("config.json").toFile());
+        for (String key : List.of("n_routed_experts", "num_experts", "num_local_experts")) {
+            if (c.path(key).asInt(0) > 0) return true;
+        }
+        return false;
     }
 
     /** Checks that the directory looks like a Hugging Face model and returns its model_type. */

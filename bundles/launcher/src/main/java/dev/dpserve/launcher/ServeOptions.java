@@ -28,6 +28,14 @@ final class ServeOptions {
     boolean console;
     boolean trustRemoteCode;
     int dataParallelSize = 1;
+    int dataParallelSizeLocal = -1;            // -1 = unset: equals dataParallelSize
+    String dataParallelAddress = "127.0.0.1";
+    int dataParallelRpcPort = 29550;
+    int dataParallelStartupTimeout = 600;      // seconds
+    /** Hidden: "serve" (front end, or everything when DP = 1) or "engine" (one DP rank, spawned by the launcher). */
+    String role = "serve";
+    int engineRank = -1;                       // hidden, role engine only
+    long parentPid = -1;                       // hidden: the launcher an engine process follows
     int tensorParallelSize = 1;
     int blockSize = 16;
     boolean enablePrefixCaching = true;
@@ -53,7 +61,7 @@ final class ServeOptions {
         void apply(String value) throws UsageException;
     }
 
-    private record Flag(boolean takesValue, Handler handler, String help) {
+    private record Flag(boolean takesValue, Handler handler, String help, boolean hidden) {
     }
 
     private final Map<String, Flag> flags = new LinkedHashMap<>();
@@ -69,15 +77,23 @@ final class ServeOptions {
         value("--dtype", this::setDtype, "auto, float32, bfloat16, float16 (half), float");
         flag("--trust-remote-code", () -> trustRemoteCode = true, "accepted (dpserve runs no model code from checkpoints)");
         flag("--console", () -> console = true, "Gogo shell on stdin");
-        value("--data-parallel-size", v -> {
-            dataParallelSize = intIn("--data-parallel-size", v, 1, 1024);
-            if (dataParallelSize > 1) throw notYet("--data-parallel-size " + v);
-        }, "DP ranks (only 1 for now)");
-        value("--data-parallel-size-local", v -> notYetUnless("--data-parallel-size-local", v, "1"), "DP ranks on this node");
-        value("--data-parallel-address", v -> { throw notYet("--data-parallel-address"); }, "address of the DP head");
-        value("--data-parallel-rpc-port", v -> { throw notYet("--data-parallel-rpc-port"); }, "DP handshake port");
+        value("--data-parallel-size", v -> dataParallelSize = intIn("--data-parallel-size", v, 1, 1024),
+                "DP ranks: one engine process each (default 1 = one process)");
+        value("--data-parallel-size-local", v -> dataParallelSizeLocal = intIn("--data-parallel-size-local", v, 0, 1024),
+                "DP ranks on this node (default: --data-parallel-size; only that for now)");
+        value("--data-parallel-address", v -> dataParallelAddress = v, "address of the DP head (default 127.0.0.1)");
+        value("--data-parallel-rpc-port", v -> dataParallelRpcPort = intIn("--data-parallel-rpc-port", v, 1, 65535),
+                "DP handshake port on the head (default 29550)");
         value("--data-parallel-start-rank", v -> notYetUnless("--data-parallel-start-rank", v, "0"), "first DP rank on this node");
         flag("--headless", () -> { throw notYet("--headless"); }, "engines only, no front end");
+        value("--data-parallel-startup-timeout", v -> dataParallelStartupTimeout = intIn("--data-parallel-startup-timeout", v, 1, 86_400),
+                "seconds to wait for every DP engine to load and join (default 600)");
+        hidden("--role", v -> {
+            if (!v.equals("serve") && !v.equals("engine")) throw new UsageException("argument --role: serve or engine, got '" + v + "'");
+            role = v;
+        });
+        hidden("--engine-rank", v -> engineRank = intIn("--engine-rank", v, 0, 1023));
+        hidden("--parent-pid", v -> parentPid = parseLong("--parent-pid", v));
         value("--tensor-parallel-size", v -> {
             tensorParallelSize = intIn("--tensor-parallel-size", v, 1, 1024);
             if (tensorParallelSize > 1) throw notYet("--tensor-parallel-size " + v);
@@ -98,11 +114,16 @@ final class ServeOptions {
     }
 
     private void value(String name, Handler h, String help) {
-        flags.put(name, new Flag(true, h, help));
+        flags.put(name, new Flag(true, h, help, false));
+    }
+
+    /** Internal flags the launcher passes to the engine processes it spawns; not in --help. */
+    private void hidden(String name, Handler h) {
+        flags.put(name, new Flag(true, h, "", true));
     }
 
     private void flag(String name, ThrowingRunnable r, String help) {
-        flags.put(name, new Flag(false, v -> r.run(), help));
+        flags.put(name, new Flag(false, v -> r.run(), help, false));
     }
 
     private interface ThrowingRunnable {
@@ -141,13 +162,35 @@ final class ServeOptions {
             }
             f.handler().apply(value);
         }
+        o.checkDataParallel();
         return o;
+    }
+
+    /** Cross-flag rules of data parallelism that this version supports. */
+    private void checkDataParallel() throws UsageException {
+        if (dataParallelSizeLocal < 0) dataParallelSizeLocal = dataParallelSize;
+        if (dataParallelSizeLocal != dataParallelSize) {
+            throw notYet("--data-parallel-size-local " + dataParallelSizeLocal + " (only equal to --data-parallel-size "
+                    + dataParallelSize + ": all ranks on this node)");
+        }
+        if (role.equals("engine") && engineRank < 0) throw new UsageException("--role engine needs --engine-rank");
+        if (dataParallelSize > 1) {
+            boolean loopback;
+            try {
+                loopback = java.net.InetAddress.getByName(dataParallelAddress).isLoopbackAddress();
+            } catch (java.net.UnknownHostException e) {
+                throw new UsageException("argument --data-parallel-address: unknown host '" + dataParallelAddress + "'");
+            }
+            // Binding beyond loopback needs CurveZMQ with a cluster key, which the CLI cannot pass yet.
+            if (!loopback) throw notYet("--data-parallel-address " + dataParallelAddress + " (non-loopback needs --cluster-key-file)");
+        }
     }
 
     private String hint(String name) {
         String best = null;
         int bestDistance = Integer.MAX_VALUE;
         for (String candidate : flags.keySet()) {
+            if (flags.get(candidate).hidden()) continue;
             int d = editDistance(name, candidate);
             if (d < bestDistance) {
                 bestDistance = d;
@@ -160,7 +203,7 @@ final class ServeOptions {
     String help() {
         StringBuilder sb = new StringBuilder("usage: dpserve serve [MODEL_DIR] [flags]\n\n"
                 + "MODEL_DIR is a Hugging Face model directory; without it, a tiny generated model is served.\n\nflags:\n");
-        flags.forEach((k, f) -> sb.append(String.format("  %-30s %s%n", k + (f.takesValue() ? " V" : ""), f.help())));
+        flags.forEach((k, f) -> { if (!f.hidden()) sb.append(String.format("  %-30s %s%n", k + (f.takesValue() ? " V" : ""), f.help())); });
         return sb.toString();
     }
 

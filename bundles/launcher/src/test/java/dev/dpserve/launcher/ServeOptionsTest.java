@@ -89,10 +89,36 @@ class ServeOptionsTest {
                 refused.add(flag);
             }
         }
-        assertEquals(List.of("--data-parallel-size", "--data-parallel-size-local", "--data-parallel-address", "--data-parallel-rpc-port",
+        assertEquals(List.of("--data-parallel-size-local",
                 "--tensor-parallel-size", "--enable-expert-parallel", "--quantization"), refused);
         ServeOptions.UsageException whole = assertThrows(ServeOptions.UsageException.class, () -> ServeOptions.parse(SEED_NODE0));
         assertTrue(whole.getMessage().contains("not supported yet"), whole.getMessage());
+    }
+
+    @Test
+    void dataParallelFlagsWithVllmDefaults() throws Exception {
+        ServeOptions one = ServeOptions.parse(List.of());
+        assertEquals(1, one.dataParallelSize);
+        assertEquals(1, one.dataParallelSizeLocal);
+        assertEquals("127.0.0.1", one.dataParallelAddress);
+        assertEquals(29550, one.dataParallelRpcPort);
+        assertEquals(600, one.dataParallelStartupTimeout);
+        ServeOptions two = ServeOptions.parse(List.of("/m", "--data-parallel-size", "2", "--data-parallel-rpc-port", "13389",
+                "--data-parallel-startup-timeout", "30"));
+        assertEquals(2, two.dataParallelSize);
+        assertEquals(2, two.dataParallelSizeLocal, "local defaults to the size");
+        assertEquals(13389, two.dataParallelRpcPort);
+        assertEquals(30, two.dataParallelStartupTimeout);
+        assertEquals("serve", two.role);
+        assertTrue(message("--data-parallel-size", "4", "--data-parallel-size-local", "2").contains("not supported yet"));
+        assertTrue(message("--data-parallel-size", "2", "--data-parallel-address", "10.255.255.1").contains("--cluster-key-file"));
+        ServeOptions engine = ServeOptions.parse(List.of("/m", "--data-parallel-size", "2", "--role", "engine", "--engine-rank", "1",
+                "--parent-pid", "42"));
+        assertEquals("engine", engine.role);
+        assertEquals(1, engine.engineRank);
+        assertEquals(42, engine.parentPid);
+        assertTrue(message("--role", "engine").contains("--engine-rank"));
+        assertTrue(!new ServeOptions().help().contains("--role"), "internal flags stay out of --help");
     }
 
     @Test

@@ -102,12 +102,12 @@ public class ServingMetrics {
         void call(double value, String... labelValues);
     }
 
-    /** One sample per engine, read at scrape time; none while no engine is registered. */
+    /** One sample per engine rank, read at scrape time; none while no engine is registered. */
     private void report(ToDoubleFunction<EngineStats> value, Sample sample) {
         InferenceEngine e = engine;
         if (e != null) {
-            EngineStats s = e.stats();
-            sample.call(value.applyAsDouble(s), e.model().servedName(), s.engineName());
+            String model = e.model().servedName();
+            for (EngineStats s : e.rankStats()) sample.call(value.applyAsDouble(s), model, s.engineName());
         }
     }
 

@@ -30,7 +30,16 @@ public interface InferenceEngine {
     /** Aborts a running or waiting request; its listener gets a final output with ABORT. No-op if unknown. */
     void abort(String requestId);
 
+    /** The engine's counters; with data parallelism, the sum over all ranks. */
     EngineStats stats();
+
+    /**
+     * One snapshot per engine rank, each with its rank as {@link EngineStats#engineName()} (the
+     * {@code engine} label of the metrics). A single engine returns {@code List.of(stats())}.
+     */
+    default java.util.List<EngineStats> rankStats() {
+        return java.util.List.of(stats());
+    }
 
     /**
      * Null when healthy, else why not (for /health, which answers 503 with it). A degraded engine,

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.transport.dp;
+
+import dev.dpserve.api.protocol.EngineInit;
+import dev.dpserve.api.protocol.EngineReady;
+import dev.dpserve.transport.EngineHandshakeServer;
+import dev.dpserve.transport.EngineHandshakeServer.ExpectedEngine;
+import dev.dpserve.transport.Endpoints;
+import dev.dpserve.transport.FrontEndConnection;
+import dev.dpserve.transport.HandshakeException;
+import dev.dpserve.transport.ProtocolCodec;
+import dev.dpserve.transport.ProtocolLimits;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceRegistration;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.metatype.annotations.Designate;
+
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.Hashtable;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.IntStream;
+
+/**
+ * Brings a data-parallel group up on the front end (spec 2): binds the request ROUTER and output
+ * PULL on random ports of {@code data_parallel_address} and the handshake ROUTER on its rpc port,
+ * then, on its own thread, waits up to {@code startup_timeout_seconds} until every rank has loaded
+ * its model and reported READY and has announced itself on the request socket. Then it registers
+ * the {@link DpGroup} service. A rank that never joins ends the wait with an error that names it
+ * (logged; no engine service appears and the launcher gives up).
+ *
+ * <p>Why a thread and a manual registration: DS registers a component's service before its
+ * activation runs, so a DS-provided engine would be visible minutes before it could serve, and a
+ * blocked activation would hold up the framework's configuration and shutdown.
+ */
+@Component(configurationPid = "dev.dpserve.transport.client", configurationPolicy = ConfigurationPolicy.REQUIRE,
+        immediate = true)
+@Designate(ocd = DpClientConfig.class)
+public final class DpGroupStarter {
+
+    private static final System.Logger LOG = System.getLogger(DpGroupStarter.class.getName());
+
+    private final ProtocolCodec codec = new ProtocolCodec(ProtocolLimits.defaults());
+    private final FrontEndConnection connection;
+    private final EngineHandshakeServer handshake;
+    private final Thread startup;
+    private volatile boolean stopping;
+    private ServiceRegistration<DpGroup> registration; // guarded by this
+
+    @Activate
+    public DpGroupStarter(DpClientConfig config, BundleContext context) {
+        int size = config.data_parallel_size();
+        if (size < 1) throw new IllegalArgumentException("data_parallel_size must be >= 1, got " + size);
+        String rpc = Endpoints.tcp(config.data_parallel_address(), config.data_parallel_rpc_port());
+        this.connection = new FrontEndConnection(config.data_parallel_address(), null, codec);
+        try {
+            this.handshake = new EngineHandshakeServer(rpc, null, codec);
+        } catch (RuntimeException e) {
+            connection.close();
+            throw new IllegalStateException("cannot bind the DP handshake socket " + rpc + " (--data-parallel-rpc-port): " + e.getMessage(), e);
+        }
+        this.startup = Thread.ofPlatform().name("dp-startup").daemon().unstarted(() -> run(config, context, rpc));
+        startup.start();
+    }
+
+    private void run(DpClientConfig config, BundleContext context, String rpc) {
+        int size = config.data_parallel_size();
+        List<ExpectedEngine> expected = IntStream.range(0, size).mapToObj(r -> new ExpectedEngine(r, true)).toList();
+        EngineInit init = new EngineInit(size, List.of(connection.requestEndpoint()), List.of(connection.outputEndpoint()),
+                null, null, List.of());
+        LOG.log(Level.INFO, "waiting up to " + config.startup_timeout_seconds() + " s for " + size + " DP engines on " + rpc);
+        try {
+            Map<Integer, EngineReady> ready = handshake.awaitEngines(expected, hello -> init,
+                    Duration.ofSeconds(config.startup_timeout_seconds()));
+            connection.awaitEngines(ready.keySet(), Duration.ofSeconds(30));
+            DpGroup group = new DpGroup(connection, ready, config);
+            Hashtable<String, Object> props = new Hashtable<>();
+            props.put("dpserve.dp.size", size);
+            synchronized (this) {
+                if (stopping) return;
+                registration = context.registerService(DpGroup.class, group, props);
+            }
+        } catch (HandshakeException e) {
+            if (!stopping) LOG.log(Level.ERROR, "data-parallel startup failed: " + e.getMessage());
+        } catch (RuntimeException e) {
+            // Closing the sockets in deactivate ends a pending handshake with a ZeroMQ error: expected then.
+            if (!stopping) LOG.log(Level.ERROR, "data-parallel startup failed", e);
+        }
+    }
+
+    @Deactivate
+    void deactivate() {
+        ServiceRegistration<DpGroup> r;
+        synchronized (this) {
+            stopping = true;
+            r = registration;
+            registration = null;
+        }
+        if (r != null) r.unregister(); // the engine service goes first, while the sockets still work
+        handshake.close();
+        try {
+            startup.join(2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        connection.close();
+    }
+}

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.transport.dp;
+
+import dev.dpserve.api.engine.EngineStats;
+import dev.dpserve.api.engine.FinishReason;
+import dev.dpserve.api.engine.InferenceEngine;
+import dev.dpserve.api.engine.ModelCard;
+import dev.dpserve.api.protocol.AbortRequests;
+import dev.dpserve.api.protocol.AddRequest;
+import dev.dpserve.api.protocol.EngineInit;
+import dev.dpserve.api.protocol.EngineInput;
+import dev.dpserve.api.protocol.EngineOutputs;
+import dev.dpserve.api.protocol.EngineReady;
+import dev.dpserve.api.protocol.ModelFacts;
+import dev.dpserve.api.protocol.ProtocolMessage;
+import dev.dpserve.api.protocol.RequestDelta;
+import dev.dpserve.api.protocol.SchedulerStats;
+import dev.dpserve.api.protocol.StartDpWave;
+import dev.dpserve.api.protocol.UtilityCall;
+import dev.dpserve.api.protocol.UtilityResult;
+import dev.dpserve.transport.EngineConnection;
+import dev.dpserve.transport.EngineHandshakeClient;
+import dev.dpserve.transport.Endpoints;
+import dev.dpserve.transport.HandshakeException;
+import dev.dpserve.transport.ProtocolCodec;
+import dev.dpserve.transport.ProtocolException;
+import dev.dpserve.transport.ProtocolLimits;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.metatype.annotations.Designate;
+
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * An engine process's side of data parallelism: serves this JVM's in-process engine to the DP head.
+ * It handshakes with the head (HELLO → INIT → READY with this rank's KV blocks and model facts),
+ * then feeds requests and aborts from the head's ROUTER into the engine and pushes the engine's
+ * outputs back, batched, with the engine's stats on every batch (the head balances load and
+ * exports per-rank metrics from them). While idle it still reports stats every
+ * {@code heartbeat_millis}: that is how the head notices a rank whose process is gone.
+ *
+ * <p>Ranks run independently: no waves, no dummy batches, wave starts are ignored (this phase has
+ * no expert parallelism, so every rank computes the full model).
+ *
+ * <p>Threads: an input thread (handshake, then the receive loop) and an output thread (the only
+ * sender on the output sockets); the engine's listener only enqueues. Sockets are opened in
+ * {@link #activate} (the handshake DEALER; the steady-state sockets once INIT names them, on the
+ * input thread) and all are closed in {@link #deactivate}.
+ */
+@Component(configurationPid = "dev.dpserve.transport.engine", configurationPolicy = ConfigurationPolicy.REQUIRE,
+        immediate = true)
+@Designate(ocd = EngineBridgeConfig.class)
+public final class EngineBridge {
+
+    private static final System.Logger LOG = System.getLogger(EngineBridge.class.getName());
+    private static final Duration RECEIVE_POLL = Duration.ofMillis(200);
+    private static final int MAX_BATCH = 4096;
+
+    private final InferenceEngine engine;
+    private final EngineBridgeConfig config;
+    private final int rank;
+    private final ProtocolCodec codec = new ProtocolCodec(ProtocolLimits.defaults());
+    private final BlockingQueue<RequestDelta> deltas = new LinkedBlockingQueue<>();
+    private final ConcurrentLinkedQueue<UtilityResult> utilityResults = new ConcurrentLinkedQueue<>();
+    private final EngineHandshakeClient handshake;
+    private final Thread input;
+    private volatile Thread output;
+    private volatile EngineConnection connection;
+    private volatile boolean stopping;
+
+    @Activate
+    public EngineBridge(EngineBridgeConfig config,
+                        @Reference(name = "engine", target = "(dpserve.engine.kind=inprocess)") InferenceEngine engine) {
+        this.engine = engine;
+        this.config = config;
+        this.rank = config.dp_rank();
+        String head = Endpoints.tcp(config.data_parallel_address(), config.data_parallel_rpc_port());
+        this.handshake = new EngineHandshakeClient(head, rank, null, codec);
+        // The handshake can wait minutes for the head; DS activation must not.
+        this.input = Thread.ofPlatform().name("dp" + rank + "-input").daemon().unstarted(this::runInput);
+        input.start();
+        LOG.log(Level.INFO, "DP rank " + rank + ": connecting to the head at " + head);
+    }
+
+    private void runInput() {
+        try {
+            EngineInit init = handshake.hello(true, false, Duration.ofSeconds(config.handshake_timeout_seconds()));
+            EngineConnection c = new EngineConnection(rank, init, null, codec);
+            connection = c;
+            c.awaitCoordinatorReady(Duration.ofSeconds(config.handshake_timeout_seconds()));
+            Thread out = Thread.ofPlatform().name("dp" + rank + "-output").daemon().unstarted(() -> runOutput(c));
+            output = out;
+            out.start();
+            ModelCard card = engine.model();
+            EngineStats s = engine.stats();
+            handshake.ready(new EngineReady(rank, true, false, s.kvBlocksTotal(),
+                    new ModelFacts(card.modelType(), card.maxModelLen(), card.vocabSize(), config.block_size(), config.moe())));
+            LOG.log(Level.INFO, "DP rank " + rank + " is ready (" + s.kvBlocksTotal() + " KV blocks); serving "
+                    + init.requestAddresses() + (config.moe() ? "; MoE model: ranks run independently until expert"
+                    + " parallelism brings waves and dummy batches" : ""));
+            while (!stopping) {
+                EngineInput in = c.receive(RECEIVE_POLL);
+                if (in != null) handle(in);
+            }
+        } catch (HandshakeException e) {
+            if (!stopping) LOG.log(Level.ERROR, "DP rank " + rank + ": " + e.getMessage());
+        } catch (RuntimeException e) {
+            // Closing the sockets in deactivate ends a blocked handshake with a ZeroMQ error: expected then.
+            if (!stopping) LOG.log(Level.ERROR, "DP rank " + rank + ": input loop failed", e);
+        }
+    }
+
+    private void handle(EngineInput in) {
+        switch (in) {
+            case AddRequest add -> {
+                String id = add.requestId();
+                try {
+                    engine.submit(add.toEngineRequest(), out -> deltas.add(RequestDelta.of(out, 0)));
+                } catch (RuntimeException e) {
+                    // Validation or admission failed here: the request ends at once, with the reason.
+                    deltas.add(new RequestDelta(id, new int[0], null, FinishReason.ABORT, null, add.promptLength(), 0, 0,
+                            String.valueOf(e.getMessage())));
+                }
+            }
+            case AbortRequests abort -> abort.requestIds().forEach(engine::abort);
+            case UtilityCall call -> utilityResults.add(utility(call));
+            case StartDpWave wave -> LOG.log(Level.DEBUG, "DP rank " + rank + ": ignored " + wave + " (ranks run independently)");
+        }
+    }
+
+    private UtilityResult utility(UtilityCall call) {
+        if (call.method().equals("stats")) {
+            EngineStats s = engine.stats();
+            return new UtilityResult(call.callId(), "{\"running\":" + s.running() + ",\"waiting\":" + s.waiting()
+                    + ",\"kv_blocks_used\":" + s.kvBlocksUsed() + ",\"kv_blocks_total\":" + s.kvBlocksTotal() + "}", null);
+        }
+        return new UtilityResult(call.callId(), null, "unknown utility method '" + call.method() + "'");
+    }
+
+    private void runOutput(EngineConnection c) {
+        long heartbeat = Math.max(50, config.heartbeat_millis());
+        try {
+            while (!stopping || !deltas.isEmpty()) {
+                List<RequestDelta> batch = new ArrayList<>();
+                RequestDelta first = deltas.poll(heartbeat, TimeUnit.MILLISECONDS);
+                if (first != null) batch.add(first);
+                deltas.drainTo(batch, MAX_BATCH - batch.size());
+                List<String> finished = batch.stream().filter(RequestDelta::finished).map(RequestDelta::requestId).toList();
+                // Stats ride on every batch: the head's load counts and metrics are as fresh as the outputs.
+                c.send(0, new EngineOutputs(rank, batch, schedulerStats(), finished, ProtocolMessage.NONE,
+                        ProtocolMessage.NONE, utilityResults.poll()));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ProtocolException | RuntimeException e) {
+            if (!stopping) LOG.log(Level.ERROR, "DP rank " + rank + ": output loop failed", e);
+        }
+    }
+
+    private SchedulerStats schedulerStats() {
+        EngineStats s = engine.stats();
+        return new SchedulerStats(s.running(), s.waiting(), 0, 0, s.kvCacheUsage(), s.promptTokens(),
+                s.generationTokens(), s.finishedRequests(), s.steps());
+    }
+
+    @Deactivate
+    void deactivate() {
+        stopping = true;
+        join(input, 2000);
+        Thread out = output;
+        if (out != null) join(out, 3000);
+        EngineConnection c = connection;
+        if (c != null) {
+            // The head marks this rank dead at once instead of waiting for its silence timeout.
+            c.broadcastDead("engine dp" + rank + " stopped");
+            c.close();
+        }
+        handshake.close();
+    }
+
+    private static void join(Thread t, long millis) {
+        try {
+            t.join(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
