@@ -59,6 +59,7 @@ public final class Main {
         return switch (command) {
             case "serve" -> serve(rest, out, err);
             case "make-model" -> ModelGenerator.run(rest, out, err);
+            case "keygen" -> keygen(rest, out);
             case "bench" -> dev.dpserve.launcher.bench.BenchCommand.run(rest, out, err);
             case "version", "--version" -> {
                 out.println("dpserve " + VERSION);
@@ -78,6 +79,7 @@ public final class Main {
                   bench serve [flags]         load-test a running server with vLLM's `bench serve` options and
                                               metrics; 'dpserve bench serve --help' lists the flags
                   make-model --arch A --out D generate a tiny deterministic checkpoint (random weights)
+                  keygen --out FILE           create a cluster key (CurveZMQ) for multi-node data parallel
                   version                     print the version
                 """;
     }
@@ -270,6 +272,18 @@ public final class Main {
             if (c.path(key).asInt(0) > 0) return true;
         }
         return false;
+    }
+
+    /** {@code dpserve keygen --out FILE}: a new cluster key file (mode 600); never overwrites one. */
+    static int keygen(List<String> args, PrintStream out) throws ServeOptions.UsageException, IOException {
+        if (args.size() != 2 || !args.get(0).equals("--out")) {
+            throw new ServeOptions.UsageException("usage: dpserve keygen --out FILE");
+        }
+        Path file = Path.of(args.get(1));
+        if (Files.exists(file)) throw new ServeOptions.UsageException(file + " exists: dpserve keygen never replaces a cluster key");
+        dev.dpserve.transport.ClusterKeys keys = dev.dpserve.transport.ClusterKeys.generate(file);
+        out.println("wrote " + file + " (public key " + keys.publicKeyZ85() + "); copy it to every node, keep it mode 600");
+        return 0;
     }
 
     /** Checks that the directory looks like a Hugging Face model and returns its model_type. */

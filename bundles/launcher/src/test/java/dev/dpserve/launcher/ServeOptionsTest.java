@@ -159,4 +159,18 @@ class ServeOptionsTest {
         assertThrows(ServeOptions.UsageException.class, () -> Main.run(List.of("frobnicate"), ps, ps));
         assertThrows(ServeOptions.UsageException.class, () -> Main.run(List.of("serve", "/nonexistent/model"), ps, ps));
     }
+
+    @Test
+    void keygenWritesAKeyOnceWithOwnerOnlyPermissions(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path key = dir.resolve("cluster.key");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream ps = new PrintStream(out, true, StandardCharsets.UTF_8);
+        assertEquals(0, Main.run(List.of("keygen", "--out", key.toString()), ps, ps));
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("public key"));
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(java.nio.file.Files.getPosixFilePermissions(key)));
+        assertEquals(dev.dpserve.transport.ClusterKeys.load(key).publicKeyZ85().length(), 40);
+        assertTrue(assertThrows(ServeOptions.UsageException.class,
+                () -> Main.run(List.of("keygen", "--out", key.toString()), ps, ps)).getMessage().contains("never replaces"));
+        assertThrows(ServeOptions.UsageException.class, () -> Main.run(List.of("keygen"), ps, ps));
+    }
 }
