@@ -187,17 +187,8 @@ final class ServeOptions {
     }
 
     private String hint(String name) {
-        String best = null;
-        int bestDistance = Integer.MAX_VALUE;
-        for (String candidate : flags.keySet()) {
-            if (flags.get(candidate).hidden()) continue;
-            int d = editDistance(name, candidate);
-            if (d < bestDistance) {
-                bestDistance = d;
-                best = candidate;
-            }
-        }
-        return best != null && bestDistance <= Math.max(2, name.length() / 3) ? " (did you mean " + best + "?)" : " (see dpserve serve --help)";
+        List<String> visible = flags.entrySet().stream().filter(e -> !e.getValue().hidden()).map(Map.Entry::getKey).toList();
+        return FlagHints.hint(name, visible, "dpserve serve");
     }
 
     String help() {
@@ -307,21 +298,5 @@ final class ServeOptions {
         }
     }
 
-    static int editDistance(String a, String b) {
-        int[] prev = new int[b.length() + 1];
-        int[] cur = new int[b.length() + 1];
-        for (int j = 0; j <= b.length(); j++) prev[j] = j;
-        for (int i = 1; i <= a.length(); i++) {
-            cur[0] = i;
-            for (int j = 1; j <= b.length(); j++) {
-                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
-                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
-            }
-            int[] t = prev;
-            prev = cur;
-            cur = t;
-        }
-        return prev[b.length()];
-    }
 
 }

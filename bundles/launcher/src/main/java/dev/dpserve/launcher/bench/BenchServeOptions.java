@@ -286,17 +286,7 @@ final class BenchServeOptions {
     }
 
     private String hint(String name) {
-        String best = null;
-        int bestDistance = Integer.MAX_VALUE;
-        for (String candidate : flags.keySet()) {
-            int d = editDistance(name, candidate);
-            if (d < bestDistance) {
-                bestDistance = d;
-                best = candidate;
-            }
-        }
-        return best != null && bestDistance <= Math.max(2, name.length() / 3)
-                ? " (did you mean " + best + "?)" : " (see dpserve bench serve --help)";
+        return dev.dpserve.launcher.FlagHints.hint(name, flags.keySet(), "dpserve bench serve");
     }
 
     String help() {
@@ -347,20 +337,4 @@ final class BenchServeOptions {
         }
     }
 
-    private static int editDistance(String a, String b) {
-        int[] prev = new int[b.length() + 1];
-        int[] cur = new int[b.length() + 1];
-        for (int j = 0; j <= b.length(); j++) prev[j] = j;
-        for (int i = 1; i <= a.length(); i++) {
-            cur[0] = i;
-            for (int j = 1; j <= b.length(); j++) {
-                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
-                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
-            }
-            int[] t = prev;
-            prev = cur;
-            cur = t;
-        }
-        return prev[b.length()];
-    }
 }
