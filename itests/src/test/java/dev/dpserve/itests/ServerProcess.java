@@ -63,6 +63,32 @@ final class ServerProcess implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Starts {@code dpserve serve MODEL extra...} for a launcher without HTTP (a {@code --headless}
+     * node) and returns at once: its readiness is a log line ({@link #awaitLog}), or the head's.
+     */
+    static ServerProcess startHeadless(Path model, String logName, String... extra) throws Exception {
+        Path log = TestSupport.work().resolve(logName);
+        List<String> cmd = new ArrayList<>(List.of(TestSupport.dist().resolve("bin/dpserve").toString(), "serve", model.toString()));
+        cmd.addAll(List.of(extra));
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("DPSERVE_CACHE_DIR", TestSupport.work().resolve("cache").toString());
+        pb.redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        return new ServerProcess(pb.start(), log, null);
+    }
+
+    /** Waits until the log contains {@code text}; fails if the process exits first or after {@code seconds}. */
+    void awaitLog(String text, int seconds) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < deadline) {
+            String out = Files.readString(log);
+            if (out.contains(text)) return;
+            if (!process.isAlive()) fail("process exited with " + process.exitValue() + " before logging '" + text + "':\n" + out);
+            Thread.sleep(300);
+        }
+        fail("no '" + text + "' in " + seconds + " s:\n" + Files.readString(log));
+    }
+
     HttpResponse<String> get(String path) throws IOException, InterruptedException {
         return http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30)).GET().build(),
                 HttpResponse.BodyHandlers.ofString());

@@ -22,8 +22,8 @@ import java.util.concurrent.TimeUnit;
  */
 final class EngineSupervisor {
 
-    /** One engine process. */
-    record Child(int rank, Process process) {
+    /** One engine process; {@code ready} is set when it logs that its rank joined the head. */
+    record Child(int rank, Process process, java.util.concurrent.atomic.AtomicBoolean ready) {
         long pid() { return process.pid(); }
     }
 
@@ -41,25 +41,38 @@ final class EngineSupervisor {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         Process p = pb.start();
-        Child child = new Child(rank, p);
+        Child child = new Child(rank, p, new java.util.concurrent.atomic.AtomicBoolean());
         children.add(child);
         String prefix = "[dp" + rank + "] ";
-        Thread.ofPlatform().name("dp" + rank + "-log").daemon().start(() -> pump(p, prefix));
+        Thread.ofPlatform().name("dp" + rank + "-log").daemon().start(() -> pump(child, prefix));
         p.onExit().thenAccept(done -> {
             if (!stopping) err.println("dpserve: engine dp" + rank + " (pid " + done.pid() + ") exited with " + done.exitValue());
         });
         return child;
     }
 
-    private void pump(Process p, String prefix) {
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; (line = in.readLine()) != null; ) err.println(prefix + line);
+    private void pump(Child child, String prefix) {
+        // EngineBridge logs this once the head accepted the rank's READY.
+        String readyLine = "DP rank " + child.rank() + " is ready (";
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(child.process().getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = in.readLine()) != null; ) {
+                if (line.contains(readyLine)) child.ready().set(true);
+                err.println(prefix + line);
+            }
         } catch (IOException ignored) {
             // the child is gone; its exit is reported by onExit
         }
     }
 
     List<Child> children() { return List.copyOf(children); }
+
+    /** True once {@link #signalAll()} ran. */
+    boolean stopping() { return stopping; }
+
+    /** True once every child has logged that its rank joined the head. */
+    boolean allReady() {
+        return !children.isEmpty() && children.stream().allMatch(c -> c.ready().get());
+    }
 
     /** Children that have exited, in rank order. */
     List<Child> exited() {

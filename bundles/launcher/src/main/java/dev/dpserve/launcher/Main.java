@@ -97,6 +97,7 @@ public final class Main {
 
         Map<String, Object> engine = engineConfig(o, modelDir, modelType);
         if (o.role.equals("engine")) return serveEngine(o, modelDir, engine, home, err);
+        if (o.headless) return serveHeadless(args, o, modelDir, home, err);
         if (o.dataParallelSize > 1) return serveDataParallel(args, o, modelDir, engine, home, err);
 
         Map<String, Map<String, Object>> configs = new HashMap<>();
@@ -171,6 +172,7 @@ public final class Main {
         client.put("model", modelDir.toString());
         client.put("served.model.name", engine.get("served.model.name"));
         client.put("data.parallel.size", n);
+        client.put("data.parallel.size.local", o.dataParallelSizeLocal);
         client.put("data.parallel.address", o.dataParallelAddress);
         client.put("data.parallel.rpc.port", o.dataParallelRpcPort);
         client.put("startup.timeout.seconds", o.dataParallelStartupTimeout);
@@ -185,20 +187,12 @@ public final class Main {
             runtime.stop();
             engines.awaitAll(30_000);
         }, "dpserve-shutdown"));
-        List<String> base = new ArrayList<>();
-        base.add(home.resolve("bin/dpserve").toString());
-        base.add("serve");
-        if (o.model == null) base.add(modelDir.toString()); // the generated default model, made once, here
-        for (String a : args) if (!a.equals("--console")) base.add(a);
-        long self = ProcessHandle.current().pid();
-        for (int rank = 0; rank < n; rank++) {
-            List<String> cmd = new ArrayList<>(base);
-            cmd.addAll(List.of("--role", "engine", "--engine-rank", Integer.toString(rank), "--parent-pid", Long.toString(self)));
-            EngineSupervisor.Child c = engines.start(rank, cmd);
-            err.println("dpserve: started engine dp" + rank + " (pid " + c.pid() + ")");
-        }
-        err.println("dpserve: data parallel size " + n + " on this node: every rank runs the whole model independently"
-                + " (waves and dummy batches arrive with expert parallelism)");
+        startEngines(engines, args, o, modelDir, home, err);
+        int local = o.dataParallelSizeLocal;
+        err.println("dpserve: data parallel size " + n + (local == n ? " on this node" : ": ranks 0.." + (local - 1)
+                + " on this node, ranks " + local + ".." + (n - 1) + " must join from --headless nodes at "
+                + o.dataParallelAddress + ":" + o.dataParallelRpcPort)
+                + ": every rank runs the whole model independently (waves and dummy batches arrive with expert parallelism)");
 
         boolean console = console(o);
         runtime.start(FRONT_END_FEATURES, httpProperties(o), configs, console);
@@ -219,11 +213,74 @@ public final class Main {
             }
         }
         err.println("dpserve: serving " + engine.get("served.model.name") + " on http://" + o.host + ":" + o.port
-                + " with " + n + " data-parallel engines (pids "
-                + engines.children().stream().map(c -> Long.toString(c.pid())).collect(Collectors.joining(", ")) + ")"
+                + " with " + n + " data-parallel engines (local pids "
+                + engines.children().stream().map(c -> Long.toString(c.pid())).collect(Collectors.joining(", "))
+                + (o.dataParallelSizeLocal < n ? "; " + (n - o.dataParallelSizeLocal) + " from headless nodes" : "") + ")"
                 + (console ? " (Gogo shell on this terminal: try dpserve:status)" : ""));
         runtime.framework().waitForStop(0);
         return 0;
+    }
+
+    /** Starts this node's engine processes, ranks S..S+L-1: the same command line plus the hidden engine flags. */
+    private static void startEngines(EngineSupervisor engines, List<String> args, ServeOptions o, Path modelDir, Path home,
+                                     PrintStream err) throws IOException {
+        List<String> base = new ArrayList<>();
+        base.add(home.resolve("bin/dpserve").toString());
+        base.add("serve");
+        if (o.model == null) base.add(modelDir.toString()); // the generated default model, made once, here
+        for (String a : args) if (!a.equals("--console")) base.add(a);
+        long self = ProcessHandle.current().pid();
+        for (int rank = o.dataParallelStartRank; rank < o.dataParallelStartRank + o.dataParallelSizeLocal; rank++) {
+            List<String> cmd = new ArrayList<>(base);
+            cmd.addAll(List.of("--role", "engine", "--engine-rank", Integer.toString(rank), "--parent-pid", Long.toString(self)));
+            EngineSupervisor.Child c = engines.start(rank, cmd);
+            err.println("dpserve: started engine dp" + rank + " (pid " + c.pid() + ")");
+        }
+    }
+
+    /**
+     * {@code --headless}: no front end and no OSGi framework here, only this node's engine
+     * processes (ranks S..S+L-1), which join the head at the DP address as remote, headless ranks.
+     * The launcher supervises them: it announces when all have joined, and if one exits (it failed
+     * to join, or died later) it stops the others and exits 1. SIGTERM stops every engine by PID.
+     */
+    private static int serveHeadless(List<String> args, ServeOptions o, Path modelDir, Path home, PrintStream err)
+            throws Exception {
+        EngineSupervisor engines = new EngineSupervisor(err);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> engines.awaitAll(30_000), "dpserve-shutdown"));
+        startEngines(engines, args, o, modelDir, home, err);
+        String head = o.dataParallelAddress + ":" + o.dataParallelRpcPort;
+        int first = o.dataParallelStartRank;
+        int last = first + o.dataParallelSizeLocal - 1;
+        err.println("dpserve: headless node: engines dp" + first + "..dp" + last + " of " + o.dataParallelSize
+                + " joining the head at " + head);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(o.dataParallelStartupTimeout + 30L);
+        boolean joined = false;
+        while (true) {
+            // SIGTERM: the shutdown hook stops the engines; their exits are expected then.
+            while (engines.stopping()) Thread.sleep(1000);
+            List<EngineSupervisor.Child> dead = engines.exited();
+            if (!dead.isEmpty()) {
+                EngineSupervisor.Child c = dead.getFirst();
+                err.println("dpserve: engine dp" + c.rank() + " (pid " + c.pid() + ") exited with " + c.process().exitValue()
+                        + (joined ? "" : " before joining the head at " + head) + " (see its [dp" + c.rank()
+                        + "] lines above); stopping the other engines");
+                engines.awaitAll(30_000);
+                return 1;
+            }
+            if (!joined && engines.allReady()) {
+                joined = true;
+                err.println("dpserve: headless node: engines dp" + first + "..dp" + last + " joined the head at " + head + " (pids "
+                        + engines.children().stream().map(c -> Long.toString(c.pid())).collect(Collectors.joining(", ")) + ")");
+            }
+            if (!joined && System.nanoTime() > deadline) {
+                err.println("dpserve: the engines did not join the head at " + head + " within " + o.dataParallelStartupTimeout
+                        + " s (--data-parallel-startup-timeout; is the head running?); stopping");
+                engines.awaitAll(30_000);
+                return 1;
+            }
+            Thread.sleep(250);
+        }
     }
 
     /**
@@ -239,6 +296,8 @@ public final class Main {
         bridge.put("data.parallel.address", o.dataParallelAddress);
         bridge.put("data.parallel.rpc.port", o.dataParallelRpcPort);
         bridge.put("handshake.timeout.seconds", o.dataParallelStartupTimeout);
+        bridge.put("local", !o.headless);
+        bridge.put("headless", o.headless);
         bridge.put("block.size", o.blockSize);
         bridge.put("moe", isMoe(modelDir));
         Map<String, Map<String, Object>> configs = new HashMap<>();
@@ -258,11 +317,16 @@ public final class Main {
             });
         }
         FelixRuntime runtime = new FelixRuntime(home);
-        Runtime.getRuntime().addShutdownHook(new Thread(runtime::stop, "dpserve-shutdown"));
+        java.util.concurrent.atomic.AtomicBoolean signalled = new java.util.concurrent.atomic.AtomicBoolean();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            signalled.set(true);
+            runtime.stop();
+        }, "dpserve-shutdown"));
         runtime.start(ENGINE_FEATURES, Map.of(), configs, false);
         err.println("dpserve: engine dp" + rank + " started (pid " + ProcessHandle.current().pid() + ")");
         runtime.framework().waitForStop(0);
-        return 0;
+        // Stopped from inside (the bridge could not join its head) rather than by a signal: a failure.
+        return signalled.get() ? 0 : 1;
     }
 
     /** True if config.json describes expert layers (DeepSeek's n_routed_experts, Mixtral/Qwen's expert counts). */

@@ -32,6 +32,9 @@ final class ServeOptions {
     String dataParallelAddress = "127.0.0.1";
     int dataParallelRpcPort = 29550;
     int dataParallelStartupTimeout = 600;      // seconds
+    int dataParallelStartRank = -1;            // -1 = unset: 0
+    /** Engines only: this node's L engine processes join a head elsewhere; no front end, no HTTP. */
+    boolean headless;
     /** Hidden: "serve" (front end, or everything when DP = 1) or "engine" (one DP rank, spawned by the launcher). */
     String role = "serve";
     int engineRank = -1;                       // hidden, role engine only
@@ -80,12 +83,13 @@ final class ServeOptions {
         value("--data-parallel-size", v -> dataParallelSize = intIn("--data-parallel-size", v, 1, 1024),
                 "DP ranks: one engine process each (default 1 = one process)");
         value("--data-parallel-size-local", v -> dataParallelSizeLocal = intIn("--data-parallel-size-local", v, 0, 1024),
-                "DP ranks on this node (default: --data-parallel-size; only that for now)");
+                "DP ranks on this node (default: --data-parallel-size); the head waits for the others");
         value("--data-parallel-address", v -> dataParallelAddress = v, "address of the DP head (default 127.0.0.1)");
         value("--data-parallel-rpc-port", v -> dataParallelRpcPort = intIn("--data-parallel-rpc-port", v, 1, 65535),
                 "DP handshake port on the head (default 29550)");
-        value("--data-parallel-start-rank", v -> notYetUnless("--data-parallel-start-rank", v, "0"), "first DP rank on this node");
-        flag("--headless", () -> { throw notYet("--headless"); }, "engines only, no front end");
+        value("--data-parallel-start-rank", v -> dataParallelStartRank = intIn("--data-parallel-start-rank", v, 0, 1023),
+                "first DP rank on this node (default 0; needs --data-parallel-size-local)");
+        flag("--headless", () -> headless = true, "engines only, no front end: they join the head at --data-parallel-address");
         value("--data-parallel-startup-timeout", v -> dataParallelStartupTimeout = intIn("--data-parallel-startup-timeout", v, 1, 86_400),
                 "seconds to wait for every DP engine to load and join (default 600)");
         hidden("--role", v -> {
@@ -166,14 +170,40 @@ final class ServeOptions {
         return o;
     }
 
-    /** Cross-flag rules of data parallelism that this version supports. */
+    /** Cross-flag rules of data parallelism, as vLLM checks them, plus what this version supports. */
     private void checkDataParallel() throws UsageException {
-        if (dataParallelSizeLocal < 0) dataParallelSizeLocal = dataParallelSize;
-        if (dataParallelSizeLocal != dataParallelSize) {
-            throw notYet("--data-parallel-size-local " + dataParallelSizeLocal + " (only equal to --data-parallel-size "
-                    + dataParallelSize + ": all ranks on this node)");
+        boolean localGiven = dataParallelSizeLocal >= 0;
+        if (dataParallelStartRank >= 0 && !localGiven) {
+            throw new UsageException("--data-parallel-start-rank requires --data-parallel-size-local");
         }
-        if (role.equals("engine") && engineRank < 0) throw new UsageException("--role engine needs --engine-rank");
+        if (!localGiven) dataParallelSizeLocal = dataParallelSize;
+        if (dataParallelStartRank < 0) dataParallelStartRank = 0;
+        if (dataParallelSizeLocal > dataParallelSize) {
+            throw new UsageException("--data-parallel-size-local " + dataParallelSizeLocal + " exceeds --data-parallel-size " + dataParallelSize);
+        }
+        if (dataParallelStartRank + dataParallelSizeLocal > dataParallelSize) {
+            throw new UsageException("--data-parallel-start-rank " + dataParallelStartRank + " + --data-parallel-size-local "
+                    + dataParallelSizeLocal + " exceeds --data-parallel-size " + dataParallelSize);
+        }
+        if (headless) {
+            if (dataParallelSizeLocal == 0) throw new UsageException("--headless requires --data-parallel-size-local > 0 (engines to run)");
+            // A DP = 1 head runs its engine in-process: nothing to join.
+            if (dataParallelSize == 1) throw new UsageException("--headless needs --data-parallel-size > 1");
+        } else {
+            if (dataParallelStartRank != 0) {
+                throw notYet("--data-parallel-start-rank " + dataParallelStartRank + " without --headless (the head runs ranks 0.."
+                        + (dataParallelSizeLocal - 1) + "; other nodes must be --headless)");
+            }
+            if (dataParallelSize == 1 && dataParallelSizeLocal != 1) {
+                throw notYet("--data-parallel-size-local " + dataParallelSizeLocal + " with --data-parallel-size 1");
+            }
+        }
+        if (role.equals("engine")) {
+            if (engineRank < 0) throw new UsageException("--role engine needs --engine-rank");
+            if (engineRank < dataParallelStartRank || engineRank >= dataParallelStartRank + dataParallelSizeLocal) {
+                throw new UsageException("--engine-rank " + engineRank + " is not a rank of this node");
+            }
+        }
         if (dataParallelSize > 1) {
             boolean loopback;
             try {
@@ -182,7 +212,10 @@ final class ServeOptions {
                 throw new UsageException("argument --data-parallel-address: unknown host '" + dataParallelAddress + "'");
             }
             // Binding beyond loopback needs CurveZMQ with a cluster key, which the CLI cannot pass yet.
-            if (!loopback) throw notYet("--data-parallel-address " + dataParallelAddress + " (non-loopback needs --cluster-key-file)");
+            if (!loopback) {
+                throw new UsageException("--data-parallel-address " + dataParallelAddress
+                        + ": not supported yet: non-loopback needs --cluster-key-file");
+            }
         }
     }
 
@@ -278,10 +311,6 @@ final class ServeOptions {
 
     private static UsageException notYet(String what) {
         return new UsageException(what + ": not supported yet in this dpserve version");
-    }
-
-    private static void notYetUnless(String flag, String value, String allowed) throws UsageException {
-        if (!value.equals(allowed)) throw notYet(flag + " " + value);
     }
 
     private static int intIn(String flag, String v, int min, int max) throws UsageException {

@@ -75,13 +75,15 @@ class ServeOptionsTest {
 
     @Test
     void everySeedFlagIsKnownAndUnbuiltOnesSayNotSupportedYet() {
-        // Each seed flag alone: either accepted or refused with "not supported yet" naming it.
+        // Each seed flag alone (on a DP = 4 head, so the local size makes sense): accepted or refused
+        // with "not supported yet" naming it.
         List<String> refused = new ArrayList<>();
         for (int i = 1; i < SEED_NODE0.size(); i++) {
             String flag = SEED_NODE0.get(i);
             if (!flag.startsWith("--")) continue;
             boolean hasValue = i + 1 < SEED_NODE0.size() && !SEED_NODE0.get(i + 1).startsWith("--");
-            List<String> args = hasValue ? List.of(flag, SEED_NODE0.get(i + 1)) : List.of(flag);
+            List<String> args = new ArrayList<>(List.of("--data-parallel-size", "4"));
+            args.addAll(hasValue ? List.of(flag, SEED_NODE0.get(i + 1)) : List.of(flag));
             try {
                 ServeOptions.parse(args);
             } catch (ServeOptions.UsageException e) {
@@ -89,8 +91,7 @@ class ServeOptionsTest {
                 refused.add(flag);
             }
         }
-        assertEquals(List.of("--data-parallel-size-local",
-                "--tensor-parallel-size", "--enable-expert-parallel", "--quantization"), refused);
+        assertEquals(List.of("--tensor-parallel-size", "--enable-expert-parallel", "--quantization"), refused);
         ServeOptions.UsageException whole = assertThrows(ServeOptions.UsageException.class, () -> ServeOptions.parse(SEED_NODE0));
         assertTrue(whole.getMessage().contains("not supported yet"), whole.getMessage());
     }
@@ -110,8 +111,14 @@ class ServeOptionsTest {
         assertEquals(13389, two.dataParallelRpcPort);
         assertEquals(30, two.dataParallelStartupTimeout);
         assertEquals("serve", two.role);
-        assertTrue(message("--data-parallel-size", "4", "--data-parallel-size-local", "2").contains("not supported yet"));
-        assertTrue(message("--data-parallel-size", "2", "--data-parallel-address", "10.255.255.1").contains("--cluster-key-file"));
+        ServeOptions head = ServeOptions.parse(List.of("/m", "--data-parallel-size", "4", "--data-parallel-size-local", "2"));
+        assertEquals(2, head.dataParallelSizeLocal);
+        assertEquals(0, head.dataParallelStartRank);
+        assertEquals(false, head.headless);
+        assertTrue(message("--data-parallel-size", "2", "--data-parallel-address", "10.255.255.1")
+                .contains("not supported yet: non-loopback needs --cluster-key-file"));
+        assertTrue(message("--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "2", "--data-parallel-start-rank", "2",
+                "--data-parallel-address", "10.255.255.1").contains("not supported yet: non-loopback needs --cluster-key-file"));
         ServeOptions engine = ServeOptions.parse(List.of("/m", "--data-parallel-size", "2", "--role", "engine", "--engine-rank", "1",
                 "--parent-pid", "42"));
         assertEquals("engine", engine.role);
@@ -122,13 +129,29 @@ class ServeOptionsTest {
     }
 
     @Test
-    void seedNode1FlagsAreKnownToo() {
-        ServeOptions.UsageException e = assertThrows(ServeOptions.UsageException.class,
-                () -> ServeOptions.parse(List.of("/m", "--headless", "--data-parallel-start-rank", "2")));
-        assertTrue(e.getMessage().startsWith("--headless"), e.getMessage());
-        ServeOptions.UsageException rank = assertThrows(ServeOptions.UsageException.class,
-                () -> ServeOptions.parse(List.of("--data-parallel-start-rank", "2")));
-        assertTrue(rank.getMessage().contains("not supported yet"));
+    void seedNode1FlagsMakeAHeadlessNode() throws Exception {
+        ServeOptions node1 = ServeOptions.parse(List.of("/m", "--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "2",
+                "--data-parallel-start-rank", "2", "--data-parallel-address", "127.0.0.1", "--data-parallel-rpc-port", "13389"));
+        assertTrue(node1.headless);
+        assertEquals(4, node1.dataParallelSize);
+        assertEquals(2, node1.dataParallelSizeLocal);
+        assertEquals(2, node1.dataParallelStartRank);
+        ServeOptions engine = ServeOptions.parse(List.of("/m", "--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "2",
+                "--data-parallel-start-rank", "2", "--role", "engine", "--engine-rank", "3"));
+        assertEquals(3, engine.engineRank);
+        // vLLM's rules: the start rank needs the local size; a headless node needs engines.
+        assertEquals("--data-parallel-start-rank requires --data-parallel-size-local",
+                message("--headless", "--data-parallel-size", "4", "--data-parallel-start-rank", "2"));
+        assertTrue(message("--data-parallel-start-rank", "2").contains("requires --data-parallel-size-local"));
+        assertTrue(message("--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "0").startsWith("--headless requires"));
+        assertTrue(message("--headless").startsWith("--headless needs --data-parallel-size > 1"));
+        assertTrue(message("--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "2", "--data-parallel-start-rank", "3")
+                .contains("exceeds --data-parallel-size 4"));
+        assertTrue(message("--data-parallel-size", "2", "--data-parallel-size-local", "3").contains("exceeds"));
+        assertTrue(message("--data-parallel-size", "4", "--data-parallel-size-local", "2", "--data-parallel-start-rank", "2")
+                .contains("not supported yet"), "a non-headless node other than the head");
+        assertTrue(message("--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "2", "--data-parallel-start-rank", "2",
+                "--role", "engine", "--engine-rank", "1").contains("not a rank of this node"));
     }
 
     @Test

@@ -17,6 +17,9 @@ public @interface DpClientConfig {
     @AttributeDefinition(description = "Number of DP ranks (engine processes) to wait for")
     int data_parallel_size();
 
+    @AttributeDefinition(description = "Ranks 0..L-1 are started by this launcher (local); the others must join from headless nodes. -1 = all")
+    int data_parallel_size_local() default -1;
+
     @AttributeDefinition(description = "Address the handshake and request/output sockets bind; loopback only without a cluster key")
     String data_parallel_address() default "127.0.0.1";
 

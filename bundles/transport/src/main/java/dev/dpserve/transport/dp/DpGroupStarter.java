@@ -69,10 +69,12 @@ public final class DpGroupStarter {
 
     private void run(DpClientConfig config, BundleContext context, String rpc) {
         int size = config.data_parallel_size();
-        List<ExpectedEngine> expected = IntStream.range(0, size).mapToObj(r -> new ExpectedEngine(r, true)).toList();
+        int local = config.data_parallel_size_local() < 0 ? size : Math.min(size, config.data_parallel_size_local());
+        List<ExpectedEngine> expected = IntStream.range(0, size).mapToObj(r -> new ExpectedEngine(r, r < local)).toList();
         EngineInit init = new EngineInit(size, List.of(connection.requestEndpoint()), List.of(connection.outputEndpoint()),
                 null, null, List.of());
-        LOG.log(Level.INFO, "waiting up to " + config.startup_timeout_seconds() + " s for " + size + " DP engines on " + rpc);
+        LOG.log(Level.INFO, "waiting up to " + config.startup_timeout_seconds() + " s for " + size + " DP engines on " + rpc
+                + (local < size ? " (ranks " + local + ".." + (size - 1) + " from headless nodes)" : ""));
         try {
             Map<Integer, EngineReady> ready = handshake.awaitEngines(expected, hello -> init,
                     Duration.ofSeconds(config.startup_timeout_seconds()));

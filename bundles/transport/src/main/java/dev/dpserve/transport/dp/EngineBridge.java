@@ -25,6 +25,8 @@ import dev.dpserve.transport.HandshakeException;
 import dev.dpserve.transport.ProtocolCodec;
 import dev.dpserve.transport.ProtocolException;
 import dev.dpserve.transport.ProtocolLimits;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.BundleException;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -69,6 +71,7 @@ public final class EngineBridge {
     private final InferenceEngine engine;
     private final EngineBridgeConfig config;
     private final int rank;
+    private final BundleContext context;
     private final ProtocolCodec codec = new ProtocolCodec(ProtocolLimits.defaults());
     private final BlockingQueue<RequestDelta> deltas = new LinkedBlockingQueue<>();
     private final ConcurrentLinkedQueue<UtilityResult> utilityResults = new ConcurrentLinkedQueue<>();
@@ -80,8 +83,10 @@ public final class EngineBridge {
 
     @Activate
     public EngineBridge(EngineBridgeConfig config,
-                        @Reference(name = "engine", target = "(dpserve.engine.kind=inprocess)") InferenceEngine engine) {
+                        @Reference(name = "engine", target = "(dpserve.engine.kind=inprocess)") InferenceEngine engine,
+                        BundleContext context) {
         this.engine = engine;
+        this.context = context;
         this.config = config;
         this.rank = config.dp_rank();
         String head = Endpoints.tcp(config.data_parallel_address(), config.data_parallel_rpc_port());
@@ -94,7 +99,7 @@ public final class EngineBridge {
 
     private void runInput() {
         try {
-            EngineInit init = handshake.hello(true, false, Duration.ofSeconds(config.handshake_timeout_seconds()));
+            EngineInit init = handshake.hello(config.local(), config.headless(), Duration.ofSeconds(config.handshake_timeout_seconds()));
             EngineConnection c = new EngineConnection(rank, init, null, codec);
             connection = c;
             c.awaitCoordinatorReady(Duration.ofSeconds(config.handshake_timeout_seconds()));
@@ -103,7 +108,7 @@ public final class EngineBridge {
             out.start();
             ModelCard card = engine.model();
             EngineStats s = engine.stats();
-            handshake.ready(new EngineReady(rank, true, false, s.kvBlocksTotal(),
+            handshake.ready(new EngineReady(rank, config.local(), config.headless(), s.kvBlocksTotal(),
                     new ModelFacts(card.modelType(), card.maxModelLen(), card.vocabSize(), config.block_size(), config.moe())));
             LOG.log(Level.INFO, "DP rank " + rank + " is ready (" + s.kvBlocksTotal() + " KV blocks); serving "
                     + init.requestAddresses() + (config.moe() ? "; MoE model: ranks run independently until expert"
@@ -113,10 +118,26 @@ public final class EngineBridge {
                 if (in != null) handle(in);
             }
         } catch (HandshakeException e) {
-            if (!stopping) LOG.log(Level.ERROR, "DP rank " + rank + ": " + e.getMessage());
+            if (!stopping) {
+                LOG.log(Level.ERROR, "DP rank " + rank + ": " + e.getMessage());
+                stopProcess();
+            }
         } catch (RuntimeException e) {
             // Closing the sockets in deactivate ends a blocked handshake with a ZeroMQ error: expected then.
             if (!stopping) LOG.log(Level.ERROR, "DP rank " + rank + ": input loop failed", e);
+        }
+    }
+
+    /**
+     * An engine that could not join its head has nothing to do: it stops its framework, so the
+     * process exits (with status 1) and its launcher learns that the rank failed to join.
+     */
+    private void stopProcess() {
+        LOG.log(Level.ERROR, "DP rank " + rank + " did not join the head; stopping this engine process");
+        try {
+            context.getBundle(0).stop();
+        } catch (BundleException | IllegalStateException e) {
+            LOG.log(Level.WARNING, "DP rank " + rank + ": cannot stop the framework: " + e.getMessage());
         }
     }
 

@@ -17,6 +17,12 @@ public @interface EngineBridgeConfig {
     @AttributeDefinition(description = "Handshake (rpc) port of the head")
     int data_parallel_rpc_port() default 29550;
 
+    @AttributeDefinition(description = "True if the head's launcher started this engine; false on a headless node")
+    boolean local() default true;
+
+    @AttributeDefinition(description = "True if this engine runs on a headless node (no front end)")
+    boolean headless() default false;
+
     @AttributeDefinition(description = "Seconds to wait for the head's reply to HELLO")
     int handshake_timeout_seconds() default 600;
 

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.itests;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.Timeout;
+
+/**
+ * The seed's two-node form on one machine, over loopback: a head ({@code --data-parallel-size 4
+ * --data-parallel-size-local 2}: front end plus ranks 0 and 1) and a {@code --headless} launcher
+ * ({@code --data-parallel-start-rank 2}: ranks 2 and 3, no HTTP). The headless node starts first,
+ * as a second node may. Greedy outputs must equal the single-engine golden reference, all four
+ * ranks must serve, and stopping both launchers by PID must leave no engine process behind.
+ */
+public class HeadlessIT {
+
+    @Rule
+    public final Timeout timeout = Timeout.seconds(480);
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int REQUESTS = 16;
+    private static final int MAX_TOKENS = 24;
+
+    /** The engine JVMs under a launcher (bin/dpserve execs java, so each child is one java process). */
+    private static List<ProcessHandle> engines(ServerProcess launcher, int expected) {
+        List<ProcessHandle> all = launcher.process.toHandle().descendants().toList();
+        assertEquals("engine processes under launcher " + launcher.process.pid() + ": " + all, expected, all.size());
+        return all;
+    }
+
+    @Test
+    public void headAndHeadlessNodeServeFourRanksLikeOneEngineAndStopCleanly() throws Exception {
+        Path model = TestSupport.fixture("llama-tiny");
+        assertTrue("fixture missing: " + model, Files.isRegularFile(model.resolve("model.safetensors")));
+        JsonNode golden = JSON.readTree(model.resolve("golden.json").toFile());
+        List<JsonNode> prompts = new ArrayList<>();
+        golden.path("prompts").forEach(prompts::add);
+        String rpcPort = Integer.toString(TestSupport.freePort());
+        List<String> dp = List.of("--max-model-len", "256", "--seed", "1", "--data-parallel-size", "4",
+                "--data-parallel-size-local", "2", "--data-parallel-address", "127.0.0.1", "--data-parallel-rpc-port", rpcPort,
+                "--data-parallel-startup-timeout", "240");
+        List<String> nodeArgs = new ArrayList<>(List.of("--headless"));
+        nodeArgs.addAll(dp);
+        nodeArgs.addAll(List.of("--data-parallel-start-rank", "2"));
+
+        List<ProcessHandle> children = new ArrayList<>();
+        ServerProcess node = ServerProcess.startHeadless(model, "headless-node1.log", nodeArgs.toArray(String[]::new));
+        ServerProcess head = null;
+        try {
+            head = ServerProcess.start(model, "llama-tiny", "headless-head.log", dp.toArray(String[]::new));
+            node.awaitLog("dpserve: headless node: engines dp2..dp3 joined the head at 127.0.0.1:" + rpcPort, 60);
+            children.addAll(engines(head, 2));
+            children.addAll(engines(node, 2));
+            ServerProcess server = head;
+
+            ExecutorService pool = Executors.newFixedThreadPool(REQUESTS);
+            try {
+                List<Future<JsonNode>> futures = new ArrayList<>();
+                for (int i = 0; i < REQUESTS; i++) {
+                    JsonNode p = prompts.get(i % prompts.size());
+                    String body = "{\"model\":\"llama-tiny\",\"prompt\":" + p.path("prompt") + ",\"max_tokens\":" + MAX_TOKENS
+                            + ",\"temperature\":0,\"ignore_eos\":true,\"return_token_ids\":true}";
+                    futures.add(pool.submit(() -> {
+                        HttpResponse<String> r = server.post("/v1/completions", body);
+                        assertEquals(r.body(), 200, r.statusCode());
+                        return JSON.readTree(r.body());
+                    }));
+                }
+                for (int i = 0; i < REQUESTS; i++) {
+                    JsonNode p = prompts.get(i % prompts.size());
+                    JsonNode choice = futures.get(i).get(180, TimeUnit.SECONDS).path("choices").path(0);
+                    assertEquals("request " + i + " (prompt " + p.path("index") + ")", p.path("generated").toString(),
+                            choice.path("token_ids").toString());
+                    assertEquals("length", choice.path("finish_reason").asText());
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            Map<String, Double> perRank = Map.of();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (System.nanoTime() < deadline) {
+                perRank = DataParallelIT.generationTokensByEngine(server.get("/metrics").body());
+                if (perRank.values().stream().mapToDouble(Double::doubleValue).sum() >= REQUESTS * MAX_TOKENS) break;
+                Thread.sleep(250);
+            }
+            assertEquals("engine labels " + perRank, List.of("0", "1", "2", "3"), List.copyOf(perRank.keySet()));
+            assertEquals(REQUESTS * MAX_TOKENS, perRank.values().stream().mapToDouble(Double::doubleValue).sum(), 0.0);
+            for (Map.Entry<String, Double> e : perRank.entrySet()) {
+                assertTrue("rank " + e.getKey() + " served requests: " + perRank, e.getValue() >= MAX_TOKENS);
+            }
+            assertEquals(200, server.get("/health").statusCode());
+        } finally {
+            try {
+                if (head != null) head.close();
+            } finally {
+                node.close();
+            }
+        }
+        for (ProcessHandle h : children) {
+            h.onExit().get(15, TimeUnit.SECONDS);
+            assertFalse("engine process " + h.pid() + " outlived its launcher", h.isAlive());
+        }
+        String headLog = Files.readString(head.log);
+        String nodeLog = Files.readString(node.log);
+        assertTrue(headLog, headLog.contains("[dp0] ") && headLog.contains("[dp1] ") && !headLog.contains("[dp2] "));
+        assertTrue(nodeLog, nodeLog.contains("[dp2] ") && nodeLog.contains("[dp3] ") && !nodeLog.contains("[dp0] "));
+        assertFalse("engine exits during shutdown are expected, not reported:\n" + nodeLog, nodeLog.contains(") exited with"));
+        assertFalse("the headless node has no front end:\n" + nodeLog, nodeLog.contains("dpserve: serving"));
+    }
+}
