@@ -4,23 +4,13 @@ package dev.dpserve.itests;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertTrue;
-import static org.junit.Assert.fail;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.Rule;
 import org.junit.Test;
 import org.junit.rules.Timeout;
@@ -36,9 +26,8 @@ public class DataParallelIT {
     @Rule
     public final Timeout timeout = Timeout.seconds(420);
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int REQUESTS = 16;
-    private static final int MAX_TOKENS = 24;
+    private static final int MAX_TOKENS = DpChecks.GOLDEN_TOKENS;
 
     private static ServerProcess startDp2(String log) throws Exception {
         Path model = TestSupport.fixture("llama-tiny");
@@ -56,44 +45,12 @@ public class DataParallelIT {
 
     @Test
     public void twoRanksServeGreedyRequestsLikeOneEngineAndStopWithTheLauncher() throws Exception {
-        JsonNode golden = JSON.readTree(TestSupport.fixture("llama-tiny").resolve("golden.json").toFile());
-        List<JsonNode> prompts = new ArrayList<>();
-        golden.path("prompts").forEach(prompts::add);
         ServerProcess server = startDp2("serve-dp2.log");
         List<ProcessHandle> children;
         try {
             children = engines(server);
-            ExecutorService pool = Executors.newFixedThreadPool(REQUESTS);
-            try {
-                List<Future<JsonNode>> futures = new ArrayList<>();
-                for (int i = 0; i < REQUESTS; i++) {
-                    JsonNode p = prompts.get(i % prompts.size());
-                    String body = "{\"model\":\"llama-tiny\",\"prompt\":" + p.path("prompt") + ",\"max_tokens\":" + MAX_TOKENS
-                            + ",\"temperature\":0,\"ignore_eos\":true,\"return_token_ids\":true}";
-                    futures.add(pool.submit(() -> {
-                        HttpResponse<String> r = server.post("/v1/completions", body);
-                        assertEquals(r.body(), 200, r.statusCode());
-                        return JSON.readTree(r.body());
-                    }));
-                }
-                for (int i = 0; i < REQUESTS; i++) {
-                    JsonNode p = prompts.get(i % prompts.size());
-                    JsonNode choice = futures.get(i).get(180, TimeUnit.SECONDS).path("choices").path(0);
-                    assertEquals("request " + i + " (prompt " + p.path("index") + ")", p.path("generated").toString(),
-                            choice.path("token_ids").toString());
-                    assertEquals("length", choice.path("finish_reason").asText());
-                }
-            } finally {
-                pool.shutdownNow();
-            }
-            // Per-rank counters arrive with the engines' next stats report (at most a second later).
-            Map<String, Double> perRank = Map.of();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (System.nanoTime() < deadline) {
-                perRank = generationTokensByEngine(server.get("/metrics").body());
-                if (perRank.values().stream().mapToDouble(Double::doubleValue).sum() >= REQUESTS * MAX_TOKENS) break;
-                Thread.sleep(250);
-            }
+            DpChecks.greedyRequestsMatchGolden(server, REQUESTS);
+            Map<String, Double> perRank = DpChecks.generationTokensPerRank(server, REQUESTS * MAX_TOKENS);
             assertEquals("engine labels " + perRank, List.of("0", "1"), List.copyOf(perRank.keySet()));
             assertEquals(REQUESTS * MAX_TOKENS, perRank.values().stream().mapToDouble(Double::doubleValue).sum(), 0.0);
             for (Map.Entry<String, Double> e : perRank.entrySet()) {
@@ -142,18 +99,6 @@ public class DataParallelIT {
         }
     }
 
-    private static final Pattern GENERATION = Pattern.compile("^vllm:generation_tokens_total\\{([^}]*)} (\\S+)$", Pattern.MULTILINE);
-    private static final Pattern ENGINE = Pattern.compile("engine=\"([^\"]*)\"");
 
     /** {@code vllm:generation_tokens_total} summed per {@code engine} label. */
-    static Map<String, Double> generationTokensByEngine(String metrics) {
-        Map<String, Double> out = new TreeMap<>();
-        Matcher m = GENERATION.matcher(metrics);
-        while (m.find()) {
-            Matcher e = ENGINE.matcher(m.group(1));
-            if (!e.find()) fail("no engine label in " + m.group());
-            out.merge(e.group(1), Double.parseDouble(m.group(2)), Double::sum);
-        }
-        return out;
-    }
 }

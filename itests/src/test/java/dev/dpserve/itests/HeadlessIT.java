@@ -5,17 +5,11 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.Rule;
 import org.junit.Test;
@@ -33,9 +27,8 @@ public class HeadlessIT {
     @Rule
     public final Timeout timeout = Timeout.seconds(480);
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int REQUESTS = 16;
-    private static final int MAX_TOKENS = 24;
+    private static final int MAX_TOKENS = DpChecks.GOLDEN_TOKENS;
 
     /** The engine JVMs under a launcher (bin/dpserve execs java, so each child is one java process). */
     private static List<ProcessHandle> engines(ServerProcess launcher, int expected) {
@@ -48,9 +41,6 @@ public class HeadlessIT {
     public void headAndHeadlessNodeServeFourRanksLikeOneEngineAndStopCleanly() throws Exception {
         Path model = TestSupport.fixture("llama-tiny");
         assertTrue("fixture missing: " + model, Files.isRegularFile(model.resolve("model.safetensors")));
-        JsonNode golden = JSON.readTree(model.resolve("golden.json").toFile());
-        List<JsonNode> prompts = new ArrayList<>();
-        golden.path("prompts").forEach(prompts::add);
         String rpcPort = Integer.toString(TestSupport.freePort());
         List<String> dp = List.of("--max-model-len", "256", "--seed", "1", "--data-parallel-size", "4",
                 "--data-parallel-size-local", "2", "--data-parallel-address", "127.0.0.1", "--data-parallel-rpc-port", rpcPort,
@@ -69,36 +59,8 @@ public class HeadlessIT {
             children.addAll(engines(node, 2));
             ServerProcess server = head;
 
-            ExecutorService pool = Executors.newFixedThreadPool(REQUESTS);
-            try {
-                List<Future<JsonNode>> futures = new ArrayList<>();
-                for (int i = 0; i < REQUESTS; i++) {
-                    JsonNode p = prompts.get(i % prompts.size());
-                    String body = "{\"model\":\"llama-tiny\",\"prompt\":" + p.path("prompt") + ",\"max_tokens\":" + MAX_TOKENS
-                            + ",\"temperature\":0,\"ignore_eos\":true,\"return_token_ids\":true}";
-                    futures.add(pool.submit(() -> {
-                        HttpResponse<String> r = server.post("/v1/completions", body);
-                        assertEquals(r.body(), 200, r.statusCode());
-                        return JSON.readTree(r.body());
-                    }));
-                }
-                for (int i = 0; i < REQUESTS; i++) {
-                    JsonNode p = prompts.get(i % prompts.size());
-                    JsonNode choice = futures.get(i).get(180, TimeUnit.SECONDS).path("choices").path(0);
-                    assertEquals("request " + i + " (prompt " + p.path("index") + ")", p.path("generated").toString(),
-                            choice.path("token_ids").toString());
-                    assertEquals("length", choice.path("finish_reason").asText());
-                }
-            } finally {
-                pool.shutdownNow();
-            }
-            Map<String, Double> perRank = Map.of();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (System.nanoTime() < deadline) {
-                perRank = DataParallelIT.generationTokensByEngine(server.get("/metrics").body());
-                if (perRank.values().stream().mapToDouble(Double::doubleValue).sum() >= REQUESTS * MAX_TOKENS) break;
-                Thread.sleep(250);
-            }
+            DpChecks.greedyRequestsMatchGolden(server, REQUESTS);
+            Map<String, Double> perRank = DpChecks.generationTokensPerRank(server, REQUESTS * MAX_TOKENS);
             assertEquals("engine labels " + perRank, List.of("0", "1", "2", "3"), List.copyOf(perRank.keySet()));
             assertEquals(REQUESTS * MAX_TOKENS, perRank.values().stream().mapToDouble(Double::doubleValue).sum(), 0.0);
             for (Map.Entry<String, Double> e : perRank.entrySet()) {

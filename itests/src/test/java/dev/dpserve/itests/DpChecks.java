@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.itests;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.fail;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Checks shared by the data-parallel system tests, against a server serving llama-tiny. */
+final class DpChecks {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Pattern GENERATION = Pattern.compile("^vllm:generation_tokens_total\\{([^}]*)} (\\S+)$", Pattern.MULTILINE);
+    private static final Pattern ENGINE = Pattern.compile("engine=\"([^\"]*)\"");
+
+    private DpChecks() {
+    }
+
+    /** Tokens the golden reference generated per prompt. */
+    static final int GOLDEN_TOKENS = 24;
+
+    /** {@code requests} concurrent greedy completions of the golden prompts; each must equal the reference's tokens. */
+    static void greedyRequestsMatchGolden(ServerProcess server, int requests) throws Exception {
+        int maxTokens = GOLDEN_TOKENS;
+        JsonNode golden = JSON.readTree(TestSupport.fixture("llama-tiny").resolve("golden.json").toFile());
+        List<JsonNode> prompts = new ArrayList<>();
+        golden.path("prompts").forEach(prompts::add);
+        ExecutorService pool = Executors.newFixedThreadPool(requests);
+        try {
+            List<Future<JsonNode>> futures = new ArrayList<>();
+            for (int i = 0; i < requests; i++) {
+                JsonNode p = prompts.get(i % prompts.size());
+                String body = "{\"model\":\"llama-tiny\",\"prompt\":" + p.path("prompt") + ",\"max_tokens\":" + maxTokens
+                        + ",\"temperature\":0,\"ignore_eos\":true,\"return_token_ids\":true}";
+                futures.add(pool.submit(() -> {
+                    HttpResponse<String> r = server.post("/v1/completions", body);
+                    assertEquals(r.body(), 200, r.statusCode());
+                    return JSON.readTree(r.body());
+                }));
+            }
+            for (int i = 0; i < requests; i++) {
+                JsonNode p = prompts.get(i % prompts.size());
+                JsonNode choice = futures.get(i).get(180, TimeUnit.SECONDS).path("choices").path(0);
+                assertEquals("request " + i + " (prompt " + p.path("index") + ")", p.path("generated").toString(),
+                        choice.path("token_ids").toString());
+                assertEquals("length", choice.path("finish_reason").asText());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
+     * Generated tokens per engine rank from /metrics, once they add up to {@code expectedTotal}
+     * (per-rank counters arrive with the engines' next stats report, at most a second later).
+     */
+    static Map<String, Double> generationTokensPerRank(ServerProcess server, double expectedTotal) throws Exception {
+        Map<String, Double> perRank = Map.of();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (System.nanoTime() < deadline) {
+            perRank = generationTokensByEngine(server.get("/metrics").body());
+            if (perRank.values().stream().mapToDouble(Double::doubleValue).sum() >= expectedTotal) break;
+            Thread.sleep(250);
+        }
+        return perRank;
+    }
+
+    static Map<String, Double> generationTokensByEngine(String metrics) {
+        Map<String, Double> out = new TreeMap<>();
+        Matcher m = GENERATION.matcher(metrics);
+        while (m.find()) {
+            Matcher e = ENGINE.matcher(m.group(1));
+            if (!e.find()) fail("no engine label in " + m.group());
+            out.merge(e.group(1), Double.parseDouble(m.group(2)), Double::sum);
+        }
+        return out;
+    }
+}
