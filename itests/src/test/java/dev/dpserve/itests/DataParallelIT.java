@@ -30,9 +30,13 @@ public class DataParallelIT {
     private static final int MAX_TOKENS = DpChecks.GOLDEN_TOKENS;
 
     private static ServerProcess startDp2(String log) throws Exception {
+        return startDp2(false, log);
+    }
+
+    private static ServerProcess startDp2(boolean console, String log) throws Exception {
         Path model = TestSupport.fixture("llama-tiny");
         assertTrue("fixture missing: " + model, Files.isRegularFile(model.resolve("model.safetensors")));
-        return ServerProcess.start(model, "llama-tiny", log, "--max-model-len", "256", "--seed", "1",
+        return ServerProcess.start(console, model, "llama-tiny", log, "--max-model-len", "256", "--seed", "1",
                 "--data-parallel-size", "2", "--data-parallel-rpc-port", Integer.toString(TestSupport.freePort()));
     }
 
@@ -101,4 +105,23 @@ public class DataParallelIT {
 
 
     /** {@code vllm:generation_tokens_total} summed per {@code engine} label. */
+
+    @Test
+    public void theShellsShutdownCommandStopsTheLauncherAndEveryEngine() throws Exception {
+        ServerProcess server = startDp2(true, "serve-dp2-shutdown.log");
+        List<ProcessHandle> children = List.of();
+        try {
+            children = engines(server);
+            server.type("dpserve:shutdown");
+            assertTrue("the launcher stopped after dpserve:shutdown:\n" + Files.readString(server.log),
+                    server.process.waitFor(60, TimeUnit.SECONDS));
+            assertEquals(Files.readString(server.log), 0, server.process.exitValue());
+        } finally {
+            server.close();
+        }
+        for (ProcessHandle h : children) {
+            h.onExit().get(15, TimeUnit.SECONDS);
+            assertFalse("engine process " + h.pid() + " outlived the launcher", h.isAlive());
+        }
+    }
 }

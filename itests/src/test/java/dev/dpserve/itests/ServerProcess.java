@@ -37,14 +37,24 @@ final class ServerProcess implements AutoCloseable {
 
     /** Starts {@code dpserve serve MODEL --host 127.0.0.1 --port P --served-model-name NAME extra...} and waits until ready. */
     static ServerProcess start(Path model, String servedName, String logName, String... extra) throws Exception {
+        return start(false, model, servedName, logName, extra);
+    }
+
+    /**
+     * As {@link #start(Path, String, String, String...)}; with {@code console} the server gets
+     * {@code --console} and a pipe on stdin, so a test can type Gogo commands ({@link #type}).
+     */
+    static ServerProcess start(boolean console, Path model, String servedName, String logName, String... extra) throws Exception {
         int port = TestSupport.freePort();
         Path log = TestSupport.work().resolve(logName);
         List<String> cmd = new ArrayList<>(List.of(TestSupport.dist().resolve("bin/dpserve").toString(), "serve", model.toString(),
                 "--host", "127.0.0.1", "--port", Integer.toString(port), "--served-model-name", servedName));
         cmd.addAll(List.of(extra));
+        if (console) cmd.add("--console");
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("DPSERVE_CACHE_DIR", TestSupport.work().resolve("cache").toString());
-        pb.redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.redirectErrorStream(true).redirectOutput(log.toFile());
+        if (!console) pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         ServerProcess s = new ServerProcess(pb.start(), log, "http://127.0.0.1:" + port);
         String ready = "dpserve: serving " + servedName + " on http://127.0.0.1:" + port;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
@@ -87,6 +97,12 @@ final class ServerProcess implements AutoCloseable {
             Thread.sleep(300);
         }
         fail("no '" + text + "' in " + seconds + " s:\n" + Files.readString(log));
+    }
+
+    /** Types one line into the console of a server started with {@code console}. */
+    void type(String line) throws IOException {
+        process.getOutputStream().write((line + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        process.getOutputStream().flush();
     }
 
     HttpResponse<String> get(String path) throws IOException, InterruptedException {

@@ -10,12 +10,15 @@ import java.util.Dictionary;
 import java.util.List;
 import java.util.TreeMap;
 import org.apache.felix.service.command.Descriptor;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.BundleException;
 import org.osgi.framework.Constants;
 import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.framework.ServiceReference;
 import dev.dpserve.api.scheduler.SchedulingPolicy;
 import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
@@ -28,7 +31,8 @@ import org.osgi.service.component.annotations.ReferencePolicyOption;
         "osgi.command.function=status",
         "osgi.command.function=models",
         "osgi.command.function=config",
-        "osgi.command.function=scheduler"})
+        "osgi.command.function=scheduler",
+        "osgi.command.function=shutdown"})
 public final class DpserveCommands {
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
@@ -42,6 +46,21 @@ public final class DpserveCommands {
     @Reference(service = SchedulingPolicy.class, cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
     private volatile List<ServiceReference<SchedulingPolicy>> policies;
+
+    private final BundleContext context;
+
+    @Activate
+    public DpserveCommands(BundleContext context) {
+        this.context = context;
+    }
+
+    @Descriptor("stop the server: the framework stops, and the launcher then stops every engine process it started")
+    public String shutdown() throws BundleException {
+        // Stopping the system bundle returns at once; the framework stops on its own thread, so this
+        // command's session can still print the answer.
+        context.getBundle(0).stop();
+        return "dpserve: shutting down";
+    }
 
     @Descriptor("the active scheduling policy and the registered ones")
     public String scheduler() {
