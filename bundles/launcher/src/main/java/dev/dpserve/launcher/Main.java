@@ -98,7 +98,7 @@ public final class Main {
         Map<String, Object> engine = engineConfig(o, modelDir, modelType);
         if (o.role.equals("engine")) return serveEngine(o, modelDir, engine, home, err);
         if (o.headless) return serveHeadless(args, o, modelDir, home, err);
-        if (o.dataParallelSize > 1) return serveDataParallel(args, o, modelDir, engine, home, err);
+        if (o.dataParallelSize > 1 || o.separateEngineProcess) return serveDataParallel(args, o, modelDir, engine, home, err);
 
         Map<String, Map<String, Object>> configs = new HashMap<>();
         configs.put("dev.dpserve.engine", engine);
@@ -189,7 +189,8 @@ public final class Main {
         }, "dpserve-shutdown"));
         startEngines(engines, args, o, modelDir, home, err);
         int local = o.dataParallelSizeLocal;
-        err.println("dpserve: data parallel size " + n + (local == n ? " on this node" : ": ranks 0.." + (local - 1)
+        if (n == 1) err.println("dpserve: the engine runs in its own process behind the ZMQ protocol (--separate-engine-process)");
+        else err.println("dpserve: data parallel size " + n + (local == n ? " on this node" : ": ranks 0.." + (local - 1)
                 + " on this node, ranks " + local + ".." + (n - 1) + " must join from --headless nodes at "
                 + o.dataParallelAddress + ":" + o.dataParallelRpcPort)
                 + ": every rank runs the whole model independently (waves and dummy batches arrive with expert parallelism)");

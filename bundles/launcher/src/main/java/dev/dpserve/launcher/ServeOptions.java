@@ -35,6 +35,8 @@ final class ServeOptions {
     int dataParallelStartRank = -1;            // -1 = unset: 0
     /** Engines only: this node's L engine processes join a head elsewhere; no front end, no HTTP. */
     boolean headless;
+    /** Run the engine in its own process behind the ZMQ protocol even with DP = 1. */
+    boolean separateEngineProcess;
     /** Hidden: "serve" (front end, or everything when DP = 1) or "engine" (one DP rank, spawned by the launcher). */
     String role = "serve";
     int engineRank = -1;                       // hidden, role engine only
@@ -89,6 +91,8 @@ final class ServeOptions {
                 "DP handshake port on the head (default 29550)");
         value("--data-parallel-start-rank", v -> dataParallelStartRank = intIn("--data-parallel-start-rank", v, 0, 1023),
                 "first DP rank on this node (default 0; needs --data-parallel-size-local)");
+        flag("--separate-engine-process", () -> separateEngineProcess = true,
+                "with --data-parallel-size 1: run the engine in its own process behind the ZMQ protocol (as with DP > 1)");
         flag("--headless", () -> headless = true, "engines only, no front end: they join the head at --data-parallel-address");
         value("--data-parallel-startup-timeout", v -> dataParallelStartupTimeout = intIn("--data-parallel-startup-timeout", v, 1, 86_400),
                 "seconds to wait for every DP engine to load and join (default 600)");
