@@ -178,22 +178,164 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
         if (e != null) throw new IllegalStateException(e);
     }
 
-    /** out[i][j] for weight rows [j0, j1) and activation rows [i0, i1). */
+    /**
+     * out[i][j] for weight rows [j0, j1) and activation rows [i0, i1). Blocks of 4 weight rows × 4
+     * activation rows go through a register-blocked kernel (16 accumulators: 8 loads feed 16 FMAs,
+     * so it is bound by FMA throughput, not loads); the edges use one weight row at a time.
+     */
     private static void rows(DType type, float[] x, int xOff, int k, MemorySegment w, int m,
                              float[] out, int outOff, int j0, int j1, int i0, int i1) {
         long rowBytes = (long) k * type.byteSize();
+        boolean f32 = type == DType.F32;
         boolean bf16 = type == DType.BF16;
-        for (int j = j0; j < j1; j++) {
-            long wo = j * rowBytes;
-            int i = i0;
-            if (type == DType.F32) {
-                for (; i + 4 <= i1; i += 4) dot4F32(x, xOff + i * k, k, w, wo, out, outOff + i * m + j, m);
-                for (; i < i1; i++) out[outOff + i * m + j] = dotF32(x, xOff + i * k, k, w, wo);
-            } else {
-                for (; i + 4 <= i1; i += 4) dot4Half(bf16, x, xOff + i * k, k, w, wo, out, outOff + i * m + j, m);
-                for (; i < i1; i++) out[outOff + i * m + j] = dotHalf(bf16, x, xOff + i * k, k, w, wo);
+        int j = j0;
+        if (i1 - i0 >= 4) {
+            for (; j + 4 <= j1; j += 4) {
+                long wo = j * rowBytes;
+                int i = i0;
+                for (; i + 4 <= i1; i += 4) {
+                    if (f32) block4x4F32(x, xOff + i * k, k, w, wo, out, outOff + i * m + j, m);
+                    else block4x4Half(bf16, x, xOff + i * k, k, w, wo, out, outOff + i * m + j, m);
+                }
+                for (int jj = j; jj < j + 4; jj++) tail(type, x, xOff, k, w, jj * rowBytes, out, outOff, m, jj, i, i1);
             }
         }
+        for (; j < j1; j++) tail(type, x, xOff, k, w, j * rowBytes, out, outOff, m, j, i0, i1);
+    }
+
+    /** out[i][j] for one weight row j and activation rows [i0, i1). */
+    private static void tail(DType type, float[] x, int xOff, int k, MemorySegment w, long wo,
+                             float[] out, int outOff, int m, int j, int i0, int i1) {
+        int i = i0;
+        if (type == DType.F32) {
+            for (; i + 4 <= i1; i += 4) dot4F32(x, xOff + i * k, k, w, wo, out, outOff + i * m + j, m);
+            for (; i < i1; i++) out[outOff + i * m + j] = dotF32(x, xOff + i * k, k, w, wo);
+        } else {
+            boolean bf16 = type == DType.BF16;
+            for (; i + 4 <= i1; i += 4) dot4Half(bf16, x, xOff + i * k, k, w, wo, out, outOff + i * m + j, m);
+            for (; i < i1; i++) out[outOff + i * m + j] = dotHalf(bf16, x, xOff + i * k, k, w, wo);
+        }
+    }
+
+    /** out[i0+r][j0+c] for r, c in [0, 4): four weight rows from byte offset wo (row stride 4k) against four activation rows from xo. */
+    private static void block4x4F32(float[] x, int xo, int k, MemorySegment w, long wo, float[] out, int oo, int m) {
+        long rs = 4L * k;
+        FloatVector c00 = FloatVector.zero(FS), c01 = c00, c02 = c00, c03 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+        FloatVector c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        int p = 0;
+        for (int bound = k - LANES; p <= bound; p += LANES) {
+            long wp = wo + 4L * p;
+            FloatVector w0 = FloatVector.fromMemorySegment(FS, w, wp, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(FS, w, wp + rs, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(FS, w, wp + 2 * rs, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(FS, w, wp + 3 * rs, LE);
+            FloatVector x0 = FloatVector.fromArray(FS, x, xo + p);
+            c00 = x0.fma(w0, c00); c01 = x0.fma(w1, c01); c02 = x0.fma(w2, c02); c03 = x0.fma(w3, c03);
+            FloatVector x1 = FloatVector.fromArray(FS, x, xo + k + p);
+            c10 = x1.fma(w0, c10); c11 = x1.fma(w1, c11); c12 = x1.fma(w2, c12); c13 = x1.fma(w3, c13);
+            FloatVector x2 = FloatVector.fromArray(FS, x, xo + 2 * k + p);
+            c20 = x2.fma(w0, c20); c21 = x2.fma(w1, c21); c22 = x2.fma(w2, c22); c23 = x2.fma(w3, c23);
+            FloatVector x3 = FloatVector.fromArray(FS, x, xo + 3 * k + p);
+            c30 = x3.fma(w0, c30); c31 = x3.fma(w1, c31); c32 = x3.fma(w2, c32); c33 = x3.fma(w3, c33);
+        }
+        store4(out, oo, c00, c01, c02, c03);
+        store4(out, oo + m, c10, c11, c12, c13);
+        store4(out, oo + 2 * m, c20, c21, c22, c23);
+        store4(out, oo + 3 * m, c30, c31, c32, c33);
+        for (; p < k; p++) {
+            for (int c = 0; c < 4; c++) {
+                float wk = w.get(MatmulArgs.F32_LE, wo + c * rs + 4L * p);
+                for (int r = 0; r < 4; r++) out[oo + r * m + c] += x[xo + r * k + p] * wk;
+            }
+        }
+    }
+
+    /** Weights of four rows widened to F32 per chunk of {@value #HALF_CHUNK} columns, per thread. */
+    private static final int HALF_CHUNK = 512;
+    private static final ThreadLocal<float[]> WIDENED = ThreadLocal.withInitial(() -> new float[4 * HALF_CHUNK]);
+
+    /**
+     * As {@link #block4x4F32} for BF16/F16 weights (row stride 2k bytes): each chunk of the four
+     * weight rows is widened once into a per-thread F32 buffer, then multiplied with the four
+     * activation rows (the widening stays a separate small loop, which C2 compiles to vector code;
+     * inlined into the 16-accumulator loop it would not be).
+     */
+    private static void block4x4Half(boolean bf16, float[] x, int xo, int k, MemorySegment w, long wo, float[] out, int oo, int m) {
+        long rs = 2L * k;
+        float[] wf = WIDENED.get();
+        FloatVector c00 = FloatVector.zero(FS), c01 = c00, c02 = c00, c03 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+        FloatVector c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        int vk = k - k % LANES;
+        for (int p0 = 0; p0 < vk; p0 += HALF_CHUNK) {
+            int len = Math.min(HALF_CHUNK, vk - p0);
+            widen4(bf16, w, wo + 2L * p0, rs, len, wf);
+            for (int q = 0; q < len; q += LANES) {
+                FloatVector w0 = FloatVector.fromArray(FS, wf, q);
+                FloatVector w1 = FloatVector.fromArray(FS, wf, HALF_CHUNK + q);
+                FloatVector w2 = FloatVector.fromArray(FS, wf, 2 * HALF_CHUNK + q);
+                FloatVector w3 = FloatVector.fromArray(FS, wf, 3 * HALF_CHUNK + q);
+                int p = p0 + q;
+                FloatVector x0 = FloatVector.fromArray(FS, x, xo + p);
+                c00 = x0.fma(w0, c00); c01 = x0.fma(w1, c01); c02 = x0.fma(w2, c02); c03 = x0.fma(w3, c03);
+                FloatVector x1 = FloatVector.fromArray(FS, x, xo + k + p);
+                c10 = x1.fma(w0, c10); c11 = x1.fma(w1, c11); c12 = x1.fma(w2, c12); c13 = x1.fma(w3, c13);
+                FloatVector x2 = FloatVector.fromArray(FS, x, xo + 2 * k + p);
+                c20 = x2.fma(w0, c20); c21 = x2.fma(w1, c21); c22 = x2.fma(w2, c22); c23 = x2.fma(w3, c23);
+                FloatVector x3 = FloatVector.fromArray(FS, x, xo + 3 * k + p);
+                c30 = x3.fma(w0, c30); c31 = x3.fma(w1, c31); c32 = x3.fma(w2, c32); c33 = x3.fma(w3, c33);
+            }
+        }
+        store4(out, oo, c00, c01, c02, c03);
+        store4(out, oo + m, c10, c11, c12, c13);
+        store4(out, oo + 2 * m, c20, c21, c22, c23);
+        store4(out, oo + 3 * m, c30, c31, c32, c33);
+        DType type = bf16 ? DType.BF16 : DType.F16;
+        for (int p = vk; p < k; p++) {
+            for (int c = 0; c < 4; c++) {
+                float wk = MatmulArgs.weight(type, w, (wo + c * rs) / 2 + p);
+                for (int r = 0; r < 4; r++) out[oo + r * m + c] += x[xo + r * k + p] * wk;
+            }
+        }
+    }
+
+    /** Widens {@code len} (a multiple of LANES) half weights of four rows (byte stride rs) into wf's four chunk slots. */
+    private static void widen4(boolean bf16, MemorySegment w, long wp, long rs, int len, float[] wf) {
+        if (!bf16) {
+            widen4F16(w, wp, rs, len, wf);
+            return;
+        }
+        for (int c = 0; c < 4; c++) {
+            long base = wp + c * rs;
+            int dst = c * HALF_CHUNK;
+            for (int q = 0; q < len; q += LANES) half(true, w, base + 2L * q).intoArray(wf, dst + q);
+        }
+    }
+
+    private static final ThreadLocal<short[]> HALF_BITS = ThreadLocal.withInitial(() -> new short[HALF_CHUNK]);
+
+    /**
+     * F16 widening through {@link Float#float16ToFloat} in a plain loop over a short[] copy, which
+     * C2 turns into vector conversions (the Vector API form with masks is not intrinsified in
+     * this context and would box every vector).
+     */
+    private static void widen4F16(MemorySegment w, long wp, long rs, int len, float[] wf) {
+        short[] bits = HALF_BITS.get();
+        for (int c = 0; c < 4; c++) {
+            MemorySegment.copy(w, MatmulArgs.I16_LE, wp + c * rs, bits, 0, len);
+            int dst = c * HALF_CHUNK;
+            for (int q = 0; q < len; q++) wf[dst + q] = Float.float16ToFloat(bits[q]);
+        }
+    }
+
+    private static void store4(float[] out, int o, FloatVector a, FloatVector b, FloatVector c, FloatVector d) {
+        out[o] = a.reduceLanes(VectorOperators.ADD);
+        out[o + 1] = b.reduceLanes(VectorOperators.ADD);
+        out[o + 2] = c.reduceLanes(VectorOperators.ADD);
+        out[o + 3] = d.reduceLanes(VectorOperators.ADD);
     }
 
     private static float dotF32(float[] x, int xo, int k, MemorySegment w, long wo) {

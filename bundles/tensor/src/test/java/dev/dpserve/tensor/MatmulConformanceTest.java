@@ -51,7 +51,7 @@ class MatmulConformanceTest {
             assertTrue(backend.supports(KernelBackend.Op.MATMUL, type));
             SplittableRandom rnd = new SplittableRandom(42);
             for (int n : new int[] {1, 3, 17, 70}) {
-                for (int k : new int[] {1, 7, 33, 257}) {
+                for (int k : new int[] {1, 7, 33, 257, 1043}) {
                     for (int m : new int[] {1, 5, 130}) {
                         check(backend, arena, rnd, type, n, k, m);
                     }
