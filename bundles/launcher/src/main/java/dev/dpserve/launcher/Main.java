@@ -192,6 +192,7 @@ public final class Main {
             runtime.stop();
             engines.awaitAll(30_000);
             run.delete();
+            deleteRunFile(o);
         }, "dpserve-shutdown"));
         startEngines(engines, args, o, modelDir, home, nodeAddress, run, err);
         int local = o.dataParallelSizeLocal;
@@ -267,6 +268,7 @@ public final class Main {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             engines.awaitAll(30_000);
             run.delete();
+            deleteRunFile(o);
         }, "dpserve-shutdown"));
         startEngines(engines, args, o, modelDir, home, nodeAddress, run, err);
         String head = o.dataParallelAddress + ":" + o.dataParallelRpcPort;
@@ -363,10 +365,21 @@ public final class Main {
         return p;
     }
 
+    /** The run file describes running processes: it goes when they do. */
+    private static void deleteRunFile(ServeOptions o) {
+        if (o.runFile == null) return;
+        try {
+            Files.deleteIfExists(Path.of(o.runFile));
+        } catch (IOException ignored) {
+            // best effort at exit
+        }
+    }
+
     /**
      * {@code --run-file FILE}: once this node is ready, a JSON document with the launcher's PID,
      * its role, each local rank's PID and every ZeroMQ endpoint a process of this node bound (from
      * the processes' state files). Written atomically; a failure to write it is reported, not fatal.
+     * Deleted when the launcher exits.
      */
     private static void writeRunFile(ServeOptions o, String role, String nodeAddress, Path keyFile, EngineSupervisor engines,
                                      RunDir run, PrintStream err) {

@@ -64,7 +64,7 @@ final class RunDir {
         return n == null || !n.hasNonNull("error") ? null : n.path("error").asText();
     }
 
-    /** Every endpoint any process reported as bound: {process, pid, name, endpoint}, sorted by process. */
+    /** Every endpoint any process reported as bound: {process, pid, name, endpoint, type}, sorted by process. */
     ArrayNode boundEndpoints() {
         ArrayNode out = JSON.createArrayNode();
         try (Stream<Path> files = Files.list(dir)) {
@@ -79,6 +79,7 @@ final class RunDir {
                     o.put("pid", n.path("pid").asLong());
                     o.put("name", e.getKey());
                     o.put("endpoint", e.getValue().asText());
+                    o.put("type", n.path("socketTypes").path(e.getKey()).asText("unknown"));
                 }
             }
         } catch (IOException e) {

@@ -49,6 +49,7 @@ public final class DpGroupStarter {
 
     /** Its state file in the launcher's run directory ({@link LaunchContext}). */
     static final String STATE_FILE = "frontend";
+    private static final Map<String, String> SOCKET_TYPES = Map.of("handshake", "ROUTER", "requests", "ROUTER", "outputs", "PULL");
 
     private final ProtocolCodec codec = new ProtocolCodec(ProtocolLimits.defaults());
     private final BundleContext context;
@@ -90,7 +91,7 @@ public final class DpGroupStarter {
         this.endpoints = Map.of("handshake", handshake.endpoint(), "requests", connection.requestEndpoint(),
                 "outputs", connection.outputEndpoint());
         LaunchContext.report(context, STATE_FILE, Map.of("state", "starting", "endpoints", endpoints,
-                "curve", keys != null));
+                "socketTypes", SOCKET_TYPES, "curve", keys != null));
         if (keys != null) LOG.log(Level.INFO, "DP sockets use CurveZMQ with cluster key " + keys);
         this.startup = Thread.ofPlatform().name("dp-startup").daemon().unstarted(() -> run(config, context, rpc));
         startup.start();
@@ -119,7 +120,10 @@ public final class DpGroupStarter {
                 if (stopping) return;
                 registration = context.registerService(DpGroup.class, group, props);
             }
-            LaunchContext.report(context, STATE_FILE, Map.of("state", "ready", "endpoints", endpoints, "ranks", ready.keySet()));
+            LaunchContext.report(context, STATE_FILE, Map.of("state", "ready", "endpoints", endpoints,
+                    "socketTypes", SOCKET_TYPES, "ranks", ready.keySet()));
+            // The rpc socket stays bound: late HELLOs get a clear rejection, junk is logged and dropped.
+            while (!stopping) handshake.rejectLateArrivals(Duration.ofMillis(500));
         } catch (HandshakeException e) {
             if (!stopping) {
                 LOG.log(Level.ERROR, "data-parallel startup failed: " + e.getMessage());
@@ -143,8 +147,9 @@ public final class DpGroupStarter {
             registration = null;
         }
         if (r != null) r.unregister(); // the engine service goes first, while the sockets still work
-        handshake.close();
         try {
+            startup.join(1000); // the late-arrival loop notices stopping within its 500 ms poll
+            handshake.close();  // ends a startup wait that is still polling (a ZeroMQ error there is expected)
             startup.join(2000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

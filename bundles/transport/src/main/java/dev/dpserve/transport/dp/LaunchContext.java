@@ -27,7 +27,8 @@ import java.util.Map;
  * </ul>
  * A state file is a JSON object with at least {@code "state"} ({@code "starting"},
  * {@code "ready"} or {@code "failed"}), {@code "pid"}, and optionally {@code "error"} (a message
- * for the user) and {@code "endpoints"} (name → every ZeroMQ endpoint the process bound).
+ * for the user), {@code "endpoints"} (name → every ZeroMQ endpoint the process bound) and
+ * {@code "socketTypes"} (name → the bound socket's ZeroMQ type, e.g. {@code ROUTER}).
  */
 public final class LaunchContext {
 
