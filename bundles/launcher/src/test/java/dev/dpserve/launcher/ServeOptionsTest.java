@@ -177,6 +177,43 @@ class ServeOptionsTest {
     }
 
     @Test
+    void theNodeAddressIsTheHeadsOnTheHeadAndDerivedOrGivenOnAHeadlessNode() throws Exception {
+        assertEquals("127.0.0.1", Main.nodeAddress(ServeOptions.parse(List.of("--data-parallel-size", "2"))));
+        List<String> node = List.of("--headless", "--data-parallel-size", "2", "--data-parallel-size-local", "1",
+                "--data-parallel-start-rank", "1", "--data-parallel-address", "127.0.0.1");
+        assertEquals("127.0.0.1", Main.nodeAddress(ServeOptions.parse(node)), "the route to a loopback head is loopback");
+        List<String> second = new java.util.ArrayList<>(node);
+        second.addAll(List.of("--data-parallel-node-address", "127.0.0.2"));
+        assertEquals("127.0.0.2", Main.nodeAddress(ServeOptions.parse(second)), "all of 127/8 is this machine");
+        List<String> foreign = new java.util.ArrayList<>(node);
+        foreign.addAll(List.of("--data-parallel-node-address", "192.0.2.1", "--cluster-key-file", "/k")); // TEST-NET-1
+        String m = assertThrows(ServeOptions.UsageException.class, () -> Main.nodeAddress(ServeOptions.parse(foreign))).getMessage();
+        assertTrue(m.contains("192.0.2.1 is not an address of this machine"), m);
+    }
+
+    @Test
+    void runDirCollectsEveryBoundEndpointFromTheStateFiles(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        RunDir run = RunDir.of(dir);
+        java.nio.file.Files.writeString(dir.resolve("frontend.json"), "{\"state\":\"ready\",\"pid\":10,"
+                + "\"endpoints\":{\"handshake\":\"tcp://127.0.0.1:5\",\"outputs\":\"tcp://127.0.0.1:6\"},"
+                + "\"socketTypes\":{\"handshake\":\"ROUTER\",\"outputs\":\"PULL\"}}");
+        java.nio.file.Files.writeString(dir.resolve("engine-1.json"), "{\"state\":\"failed\",\"pid\":11,\"error\":\"refused\"}");
+        assertEquals("ready", run.state("frontend"));
+        assertEquals("failed", run.state("engine-1"));
+        assertEquals("refused", run.error("engine-1"));
+        assertEquals(null, run.state("engine-2"));
+        var bound = run.boundEndpoints();
+        assertEquals(2, bound.size());
+        assertEquals("frontend", bound.get(0).path("process").asText());
+        assertEquals(10, bound.get(0).path("pid").asLong());
+        assertEquals("ROUTER", bound.get(0).path("type").asText());
+        assertEquals("tcp://127.0.0.1:5", bound.get(0).path("endpoint").asText());
+        assertEquals("PULL", bound.get(1).path("type").asText());
+        run.delete();
+        assertTrue(!java.nio.file.Files.exists(dir));
+    }
+
+    @Test
     void aMissingOrMalformedClusterKeyFileFailsAtStartup(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         PrintStream ps = new PrintStream(out, true, StandardCharsets.UTF_8);
