@@ -232,6 +232,7 @@ final class ServeOptions {
         } else {
             if (clusterKeyFile != null) notices.add("--cluster-key-file: no effect with --data-parallel-size 1 (no inter-process sockets)");
             if (dataParallelNodeAddress != null) notices.add("--data-parallel-node-address: no effect with --data-parallel-size 1");
+            if (runFile != null) notices.add("--run-file: written in data-parallel mode only (--data-parallel-size > 1)");
         }
     }
 
