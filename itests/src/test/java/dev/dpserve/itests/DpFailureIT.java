@@ -137,7 +137,8 @@ public class DpFailureIT {
         int rpc = TestSupport.freePort();
         ServerProcess head = ServerProcess.startNoWait(model(), "dpfail-wrongkey-head.log",
                 concat(List.of("--served-model-name", "llama-tiny"), dp(2, 1, rpc, 25, headKey)));
-        ServerProcess node = ServerProcess.startHeadless(model(), "dpfail-wrongkey-node.log", headless(2, 1, 1, rpc, 25, otherKey));
+        // The node may wait longer than the head: it is refused within a second or two of the head binding anyway.
+        ServerProcess node = ServerProcess.startHeadless(model(), "dpfail-wrongkey-node.log", headless(2, 1, 1, rpc, 90, otherKey));
         Map<Integer, Long> pids = new java.util.TreeMap<>();
         try {
             int nodeExit = node.awaitExit(120);
