@@ -60,6 +60,7 @@ public class DataParallelIT {
             for (Map.Entry<String, Double> e : perRank.entrySet()) {
                 assertTrue("rank " + e.getKey() + " served requests: " + perRank, e.getValue() >= MAX_TOKENS);
             }
+            DpChecks.perRankMetrics(server, List.of("0", "1"), REQUESTS);
             assertEquals(200, server.get("/health").statusCode());
         } finally {
             server.close();
@@ -103,8 +104,6 @@ public class DataParallelIT {
         }
     }
 
-
-    /** {@code vllm:generation_tokens_total} summed per {@code engine} label. */
 
     @Test
     public void theShellsShutdownCommandStopsTheLauncherAndEveryEngine() throws Exception {

@@ -22,7 +22,6 @@ import java.util.regex.Pattern;
 final class DpChecks {
 
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Pattern GENERATION = Pattern.compile("^vllm:generation_tokens_total\\{([^}]*)} (\\S+)$", Pattern.MULTILINE);
     private static final Pattern ENGINE = Pattern.compile("engine=\"([^\"]*)\"");
 
     private DpChecks() {
@@ -78,13 +77,50 @@ final class DpChecks {
     }
 
     static Map<String, Double> generationTokensByEngine(String metrics) {
+        return byEngine(metrics, "vllm:generation_tokens_total");
+    }
+
+    /** Samples of a metric without other labels than model_name and engine, by {@code engine} label. */
+    static Map<String, Double> byEngine(String metrics, String name) {
         Map<String, Double> out = new TreeMap<>();
-        Matcher m = GENERATION.matcher(metrics);
+        Matcher m = Pattern.compile("^" + Pattern.quote(name) + "\\{([^}]*)} (\\S+)$", Pattern.MULTILINE).matcher(metrics);
         while (m.find()) {
             Matcher e = ENGINE.matcher(m.group(1));
             if (!e.find()) fail("no engine label in " + m.group());
             out.merge(e.group(1), Double.parseDouble(m.group(2)), Double::sum);
         }
         return out;
+    }
+
+    /**
+     * The per-rank engine metrics of a DP front end: for every rank (label {@code engine="R"})
+     * prefix-cache queries and hits, preemptions, KV usage, running and waiting; the front end's
+     * latency histograms under {@code engine="dp"}, each with one observation per request.
+     */
+    static void perRankMetrics(ServerProcess server, List<String> ranks, int requests) throws Exception {
+        String metrics = server.get("/metrics").body();
+        for (String name : List.of("vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total", "vllm:num_preemptions_total",
+                "vllm:kv_cache_usage_perc", "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:prompt_tokens_total")) {
+            assertEquals(name + " per rank", ranks, List.copyOf(byEngine(metrics, name).keySet()));
+        }
+        for (Map.Entry<String, Double> e : byEngine(metrics, "vllm:prefix_cache_queries_total").entrySet()) {
+            // Every request's prompt is looked up in the rank's prefix cache, so a rank that served queried it.
+            if (!(e.getValue() > 0)) fail("rank " + e.getKey() + " reported no prefix cache queries:\n" + metrics);
+        }
+        double hits = byEngine(metrics, "vllm:prefix_cache_hits_total").values().stream().mapToDouble(Double::doubleValue).sum();
+        double queries = byEngine(metrics, "vllm:prefix_cache_queries_total").values().stream().mapToDouble(Double::doubleValue).sum();
+        if (!(hits >= 0 && hits <= queries)) fail("hits " + hits + " vs queries " + queries);
+        for (String histogram : List.of("vllm:time_to_first_token_seconds_count", "vllm:e2e_request_latency_seconds_count",
+                "vllm:request_queue_time_seconds_count", "vllm:inter_token_latency_seconds_count")) {
+            Map<String, Double> h = byEngine(metrics, histogram);
+            assertEquals(histogram + " is the front end's, labelled engine=\"dp\"", List.of("dp"), List.copyOf(h.keySet()));
+            double expected = histogram.startsWith("vllm:inter_token") ? requests * (GOLDEN_TOKENS - 1) : requests;
+            if (histogram.startsWith("vllm:request_queue")) {
+                // Queue time now crosses the wire; a request scheduled in the step it arrived in has 0 and is not observed.
+                if (!(h.get("dp") > 0 && h.get("dp") <= requests)) fail(histogram + " " + h);
+            } else {
+                assertEquals(histogram, expected, h.get("dp"), 0.0);
+            }
+        }
     }
 }

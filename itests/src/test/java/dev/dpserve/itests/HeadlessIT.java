@@ -16,11 +16,14 @@ import org.junit.Test;
 import org.junit.rules.Timeout;
 
 /**
- * The seed's two-node form on one machine, over loopback: a head ({@code --data-parallel-size 4
- * --data-parallel-size-local 2}: front end plus ranks 0 and 1) and a {@code --headless} launcher
- * ({@code --data-parallel-start-rank 2}: ranks 2 and 3, no HTTP). The headless node starts first,
- * as a second node may. Greedy outputs must equal the single-engine golden reference, all four
- * ranks must serve, and stopping both launchers by PID must leave no engine process behind.
+ * The seed's two-node form on one machine, over loopback: a head on 127.0.0.1
+ * ({@code --data-parallel-size 4 --data-parallel-size-local 2}: front end plus ranks 0 and 1) and
+ * a {@code --headless} launcher as a second node on 127.0.0.2 ({@code --data-parallel-start-rank 2}:
+ * ranks 2 and 3, no HTTP), both with the same cluster key from {@code dpserve keygen}, so every
+ * DP socket runs CurveZMQ. The headless node starts first and is already knocking when the head
+ * comes up, as a second node may. Greedy outputs must equal the single-engine golden reference,
+ * all four ranks must serve and show up in the per-rank metrics, and stopping both launchers by
+ * PID must leave no engine process behind.
  */
 public class HeadlessIT {
 
@@ -42,17 +45,21 @@ public class HeadlessIT {
         Path model = TestSupport.fixture("llama-tiny");
         assertTrue("fixture missing: " + model, Files.isRegularFile(model.resolve("model.safetensors")));
         String rpcPort = Integer.toString(TestSupport.freePort());
+        Path key = TestSupport.keygen("headless-it");
         List<String> dp = List.of("--max-model-len", "256", "--seed", "1", "--data-parallel-size", "4",
                 "--data-parallel-size-local", "2", "--data-parallel-address", "127.0.0.1", "--data-parallel-rpc-port", rpcPort,
-                "--data-parallel-startup-timeout", "240");
+                "--data-parallel-startup-timeout", "240", "--cluster-key-file", key.toString());
         List<String> nodeArgs = new ArrayList<>(List.of("--headless"));
         nodeArgs.addAll(dp);
-        nodeArgs.addAll(List.of("--data-parallel-start-rank", "2"));
+        nodeArgs.addAll(List.of("--data-parallel-start-rank", "2", "--data-parallel-node-address", "127.0.0.2"));
 
         List<ProcessHandle> children = new ArrayList<>();
         ServerProcess node = ServerProcess.startHeadless(model, "headless-node1.log", nodeArgs.toArray(String[]::new));
         ServerProcess head = null;
         try {
+            node.awaitLog("dpserve: headless node 127.0.0.2: engines dp2..dp3 of 4 joining the head at 127.0.0.1:" + rpcPort
+                    + " with the cluster key (CurveZMQ)", 60);
+            node.awaitLog("DP rank 2: connecting to the head at tcp://127.0.0.1:" + rpcPort + " from node 127.0.0.2 with cluster key", 120);
             head = ServerProcess.start(model, "llama-tiny", "headless-head.log", dp.toArray(String[]::new));
             node.awaitLog("dpserve: headless node: engines dp2..dp3 joined the head at 127.0.0.1:" + rpcPort, 60);
             children.addAll(engines(head, 2));
@@ -66,6 +73,7 @@ public class HeadlessIT {
             for (Map.Entry<String, Double> e : perRank.entrySet()) {
                 assertTrue("rank " + e.getKey() + " served requests: " + perRank, e.getValue() >= MAX_TOKENS);
             }
+            DpChecks.perRankMetrics(server, List.of("0", "1", "2", "3"), REQUESTS);
             assertEquals(200, server.get("/health").statusCode());
         } finally {
             try {

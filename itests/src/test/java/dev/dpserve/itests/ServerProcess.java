@@ -87,6 +87,42 @@ final class ServerProcess implements AutoCloseable {
         return new ServerProcess(pb.start(), log, null);
     }
 
+    /**
+     * Starts a head ({@code dpserve serve MODEL --host 127.0.0.1 --port P extra...}) and returns at
+     * once, for heads that are expected to fail ({@link #awaitExit}) or whose readiness is awaited later.
+     */
+    static ServerProcess startNoWait(Path model, String logName, String... extra) throws Exception {
+        int port = TestSupport.freePort();
+        List<String> args = new ArrayList<>(List.of("--host", "127.0.0.1", "--port", Integer.toString(port)));
+        args.addAll(List.of(extra));
+        ServerProcess s = startHeadless(model, logName, args.toArray(String[]::new));
+        return new ServerProcess(s.process, s.log, "http://127.0.0.1:" + port);
+    }
+
+    /** Waits until the API answers and the launcher announced it is serving; fails if the process exits first. */
+    void awaitServing(String servedName, int seconds) throws Exception {
+        String ready = "dpserve: serving " + servedName + " on " + base;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) fail("server exited with " + process.exitValue() + ":\n" + Files.readString(log));
+            try {
+                if (get("/v1/models").statusCode() == 200 && Files.readString(log).contains(ready)) return;
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(300);
+        }
+        fail("server did not come up in " + seconds + " s:\n" + Files.readString(log));
+    }
+
+    /** Waits for the process to exit by itself and returns its status; fails after {@code seconds}. */
+    int awaitExit(int seconds) throws Exception {
+        if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
+            fail("process " + process.pid() + " still running after " + seconds + " s:\n" + Files.readString(log));
+        }
+        return process.exitValue();
+    }
+
     /** Waits until the log contains {@code text}; fails if the process exits first or after {@code seconds}. */
     void awaitLog(String text, int seconds) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);

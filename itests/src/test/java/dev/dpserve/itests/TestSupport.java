@@ -67,6 +67,27 @@ final class TestSupport {
         return out;
     }
 
+    /** A new cluster key file made by the distribution's {@code dpserve keygen --out FILE} (mode 600). */
+    static Path keygen(String name) throws Exception {
+        Path file = work().resolve("keys").resolve(name + "-" + System.nanoTime() + ".key");
+        Files.createDirectories(file.getParent());
+        Process p = new ProcessBuilder(dist().resolve("bin/dpserve").toString(), "keygen", "--out", file.toString())
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        if (p.waitFor() != 0 || !Files.isRegularFile(file)) throw new IllegalStateException("dpserve keygen failed: " + out);
+        return file;
+    }
+
+    /** Waits for a launcher's run file ({@code --run-file}) and parses it. */
+    static JsonNode awaitRunFile(Path file, int seconds) throws Exception {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < deadline) {
+            if (Files.isRegularFile(file)) return new ObjectMapper().readTree(file.toFile()); // written atomically
+            Thread.sleep(200);
+        }
+        throw new AssertionError("no run file " + file + " after " + seconds + " s");
+    }
+
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();

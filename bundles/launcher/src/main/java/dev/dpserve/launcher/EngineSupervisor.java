@@ -22,9 +22,11 @@ import java.util.concurrent.TimeUnit;
  */
 final class EngineSupervisor {
 
-    /** One engine process; {@code ready} is set when it logs that its rank joined the head. */
-    record Child(int rank, Process process, java.util.concurrent.atomic.AtomicBoolean ready) {
+    /** One engine process; it reports its state in {@code engine-RANK.json} of the launcher's {@link RunDir}. */
+    record Child(int rank, Process process) {
         long pid() { return process.pid(); }
+
+        String stateFile() { return "engine-" + rank; }
     }
 
     private final PrintStream err;
@@ -41,7 +43,7 @@ final class EngineSupervisor {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         Process p = pb.start();
-        Child child = new Child(rank, p, new java.util.concurrent.atomic.AtomicBoolean());
+        Child child = new Child(rank, p);
         children.add(child);
         String prefix = "[dp" + rank + "] ";
         Thread.ofPlatform().name("dp" + rank + "-log").daemon().start(() -> pump(child, prefix));
@@ -52,11 +54,8 @@ final class EngineSupervisor {
     }
 
     private void pump(Child child, String prefix) {
-        // EngineBridge logs this once the head accepted the rank's READY.
-        String readyLine = "DP rank " + child.rank() + " is ready (";
         try (BufferedReader in = new BufferedReader(new InputStreamReader(child.process().getInputStream(), StandardCharsets.UTF_8))) {
             for (String line; (line = in.readLine()) != null; ) {
-                if (line.contains(readyLine)) child.ready().set(true);
                 err.println(prefix + line);
             }
         } catch (IOException ignored) {
@@ -69,9 +68,14 @@ final class EngineSupervisor {
     /** True once {@link #signalAll()} ran. */
     boolean stopping() { return stopping; }
 
-    /** True once every child has logged that its rank joined the head. */
-    boolean allReady() {
-        return !children.isEmpty() && children.stream().allMatch(c -> c.ready().get());
+    /** True once every child has reported {@code "state": "ready"} (its rank joined the head) in {@code run}. */
+    boolean allReady(RunDir run) {
+        return !children.isEmpty() && children.stream().allMatch(c -> "ready".equals(run.state(c.stateFile())));
+    }
+
+    /** The first child (in rank order) that reported {@code "state": "failed"} in {@code run}, or null. */
+    Child firstFailed(RunDir run) {
+        return children.stream().filter(c -> "failed".equals(run.state(c.stateFile()))).findFirst().orElse(null);
     }
 
     /** Children that have exited, in rank order. */

@@ -91,14 +91,19 @@ public final class Main {
         }
         ServeOptions o = ServeOptions.parse(args);
         for (String n : o.notices) err.println("dpserve: " + n);
+        Path keyFile = checkClusterKey(o);
         Path modelDir = o.model != null ? Path.of(o.model).toAbsolutePath().normalize() : ModelGenerator.defaultModel(err);
         String modelType = checkModelDir(modelDir);
         Path home = home();
 
         Map<String, Object> engine = engineConfig(o, modelDir, modelType);
-        if (o.role.equals("engine")) return serveEngine(o, modelDir, engine, home, err);
-        if (o.headless) return serveHeadless(args, o, modelDir, home, err);
-        if (o.dataParallelSize > 1 || o.separateEngineProcess) return serveDataParallel(args, o, modelDir, engine, home, err);
+        if (o.role.equals("engine")) return serveEngine(o, modelDir, engine, home, keyFile, err);
+        if (o.dataParallelSize > 1 || o.separateEngineProcess) {
+            String nodeAddress = nodeAddress(o);
+            RunDir run = RunDir.create();
+            if (o.headless) return serveHeadless(args, o, modelDir, home, keyFile, nodeAddress, run, err);
+            return serveDataParallel(args, o, modelDir, engine, home, keyFile, nodeAddress, run, err);
+        }
 
         Map<String, Map<String, Object>> configs = new HashMap<>();
         configs.put("dev.dpserve.engine", engine);
@@ -166,7 +171,7 @@ public final class Main {
      * does not matter. Stopping the launcher stops every engine by PID.
      */
     private static int serveDataParallel(List<String> args, ServeOptions o, Path modelDir, Map<String, Object> engine,
-                                         Path home, PrintStream err) throws Exception {
+                                         Path home, Path keyFile, String nodeAddress, RunDir run, PrintStream err) throws Exception {
         int n = o.dataParallelSize;
         Map<String, Object> client = new HashMap<>();
         client.put("model", modelDir.toString());
@@ -186,8 +191,10 @@ public final class Main {
             engines.signalAll();
             runtime.stop();
             engines.awaitAll(30_000);
+            run.delete();
+            deleteRunFile(o);
         }, "dpserve-shutdown"));
-        startEngines(engines, args, o, modelDir, home, err);
+        startEngines(engines, args, o, modelDir, home, nodeAddress, run, err);
         int local = o.dataParallelSizeLocal;
         if (n == 1) err.println("dpserve: the engine runs in its own process behind the ZMQ protocol (--separate-engine-process)");
         else err.println("dpserve: data parallel size " + n + (local == n ? " on this node" : ": ranks 0.." + (local - 1)
@@ -196,10 +203,17 @@ public final class Main {
                 + ": every rank runs the whole model independently (waves and dummy batches arrive with expert parallelism)");
 
         boolean console = console(o);
-        runtime.start(FRONT_END_FEATURES, httpProperties(o), configs, console);
+        Map<String, String> fw = httpProperties(o);
+        fw.putAll(launchProperties(keyFile, run));
+        runtime.start(FRONT_END_FEATURES, fw, configs, console);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(o.dataParallelStartupTimeout + 30L);
         while (runtime.awaitService(ENGINE_SERVICE, 1000) == null) {
             if (!running(runtime)) return 0; // stopped while the engines were loading
+            if ("failed".equals(run.state("frontend"))) {
+                // The front end's DP startup reports in its state file (see the transport's LaunchContext).
+                err.println("dpserve: data-parallel startup failed: " + run.error("frontend") + "; stopping");
+                return 1;
+            }
             List<EngineSupervisor.Child> dead = engines.exited();
             if (!dead.isEmpty()) {
                 EngineSupervisor.Child c = dead.getFirst();
@@ -217,19 +231,23 @@ public final class Main {
                 + " with " + n + " data-parallel engines (local pids "
                 + engines.children().stream().map(c -> Long.toString(c.pid())).collect(Collectors.joining(", "))
                 + (o.dataParallelSizeLocal < n ? "; " + (n - o.dataParallelSizeLocal) + " from headless nodes" : "") + ")"
+                + (keyFile != null ? "; DP sockets use CurveZMQ with the cluster key" : "")
                 + (console ? " (Gogo shell on this terminal: try dpserve:status)" : ""));
+        writeRunFile(o, "head", nodeAddress, keyFile, engines, run, err);
         runtime.framework().waitForStop(0);
         return 0;
     }
 
     /** Starts this node's engine processes, ranks S..S+L-1: the same command line plus the hidden engine flags. */
     private static void startEngines(EngineSupervisor engines, List<String> args, ServeOptions o, Path modelDir, Path home,
-                                     PrintStream err) throws IOException {
+                                     String nodeAddress, RunDir run, PrintStream err) throws IOException {
         List<String> base = new ArrayList<>();
         base.add(home.resolve("bin/dpserve").toString());
         base.add("serve");
         if (o.model == null) base.add(modelDir.toString()); // the generated default model, made once, here
         for (String a : args) if (!a.equals("--console")) base.add(a);
+        // Resolved once here, so every child agrees; the last occurrence of a flag wins.
+        base.addAll(List.of("--data-parallel-node-address", nodeAddress, "--run-dir", run.path().toString()));
         long self = ProcessHandle.current().pid();
         for (int rank = o.dataParallelStartRank; rank < o.dataParallelStartRank + o.dataParallelSizeLocal; rank++) {
             List<String> cmd = new ArrayList<>(base);
@@ -245,34 +263,48 @@ public final class Main {
      * The launcher supervises them: it announces when all have joined, and if one exits (it failed
      * to join, or died later) it stops the others and exits 1. SIGTERM stops every engine by PID.
      */
-    private static int serveHeadless(List<String> args, ServeOptions o, Path modelDir, Path home, PrintStream err)
-            throws Exception {
+    private static int serveHeadless(List<String> args, ServeOptions o, Path modelDir, Path home, Path keyFile,
+                                     String nodeAddress, RunDir run, PrintStream err) throws Exception {
         EngineSupervisor engines = new EngineSupervisor(err);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> engines.awaitAll(30_000), "dpserve-shutdown"));
-        startEngines(engines, args, o, modelDir, home, err);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            engines.awaitAll(30_000);
+            run.delete();
+            deleteRunFile(o);
+        }, "dpserve-shutdown"));
+        startEngines(engines, args, o, modelDir, home, nodeAddress, run, err);
         String head = o.dataParallelAddress + ":" + o.dataParallelRpcPort;
         int first = o.dataParallelStartRank;
         int last = first + o.dataParallelSizeLocal - 1;
-        err.println("dpserve: headless node: engines dp" + first + "..dp" + last + " of " + o.dataParallelSize
-                + " joining the head at " + head);
+        err.println("dpserve: headless node " + nodeAddress + ": engines dp" + first + "..dp" + last + " of " + o.dataParallelSize
+                + " joining the head at " + head + (keyFile != null ? " with the cluster key (CurveZMQ)" : ""));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(o.dataParallelStartupTimeout + 30L);
         boolean joined = false;
         while (true) {
             // SIGTERM: the shutdown hook stops the engines; their exits are expected then.
             while (engines.stopping()) Thread.sleep(1000);
-            List<EngineSupervisor.Child> dead = engines.exited();
-            if (!dead.isEmpty()) {
-                EngineSupervisor.Child c = dead.getFirst();
-                err.println("dpserve: engine dp" + c.rank() + " (pid " + c.pid() + ") exited with " + c.process().exitValue()
-                        + (joined ? "" : " before joining the head at " + head) + " (see its [dp" + c.rank()
-                        + "] lines above); stopping the other engines");
+            // Engines report in their state files (see the transport's LaunchContext); an exit without one is a crash.
+            EngineSupervisor.Child failed = joined ? null : engines.firstFailed(run);
+            if (failed != null) {
+                err.println("dpserve: headless node: engine dp" + failed.rank() + " (pid " + failed.pid() + ") could not join the head at "
+                        + head + ": " + run.error(failed.stateFile()) + "; stopping the other engines");
                 engines.awaitAll(30_000);
                 return 1;
             }
-            if (!joined && engines.allReady()) {
+            List<EngineSupervisor.Child> dead = engines.exited();
+            if (!dead.isEmpty()) {
+                EngineSupervisor.Child c = dead.getFirst();
+                String error = run.error(c.stateFile());
+                err.println("dpserve: engine dp" + c.rank() + " (pid " + c.pid() + ") exited with " + c.process().exitValue()
+                        + (joined ? "" : " before joining the head at " + head) + (error != null ? ": " + error : "")
+                        + " (see its [dp" + c.rank() + "] lines above); stopping the other engines");
+                engines.awaitAll(30_000);
+                return 1;
+            }
+            if (!joined && engines.allReady(run)) {
                 joined = true;
                 err.println("dpserve: headless node: engines dp" + first + "..dp" + last + " joined the head at " + head + " (pids "
                         + engines.children().stream().map(c -> Long.toString(c.pid())).collect(Collectors.joining(", ")) + ")");
+                writeRunFile(o, "headless", nodeAddress, keyFile, engines, run, err);
             }
             if (!joined && System.nanoTime() > deadline) {
                 err.println("dpserve: the engines did not join the head at " + head + " within " + o.dataParallelStartupTimeout
@@ -285,17 +317,105 @@ public final class Main {
     }
 
     /**
+     * {@code --cluster-key-file}: loaded and checked before anything starts, so that a missing,
+     * unreadable, world-readable or malformed file is a CLI error (exit 2), not a child failure.
+     *
+     * @return the absolute path, or null without the flag
+     */
+    static Path checkClusterKey(ServeOptions o) throws ServeOptions.UsageException {
+        if (o.clusterKeyFile == null) return null;
+        Path file = Path.of(o.clusterKeyFile).toAbsolutePath().normalize();
+        try {
+            dev.dpserve.transport.ClusterKeys.load(file);
+        } catch (IOException e) {
+            throw new ServeOptions.UsageException("argument --cluster-key-file: " + e.getMessage());
+        }
+        return file;
+    }
+
+    /**
+     * This node's own address: {@code --data-parallel-node-address}, else the head's address on
+     * the head, else (headless) the local address the OS would use to reach the head. It must be
+     * an address of this machine (checked by binding a throwaway socket on it).
+     */
+    static String nodeAddress(ServeOptions o) throws ServeOptions.UsageException {
+        String address = o.dataParallelNodeAddress;
+        if (address == null && !o.headless) address = o.dataParallelAddress;
+        if (address == null) {
+            try (java.net.DatagramSocket probe = new java.net.DatagramSocket()) {
+                probe.connect(new java.net.InetSocketAddress(o.dataParallelAddress, o.dataParallelRpcPort));
+                address = probe.getLocalAddress().getHostAddress(); // no packet is sent: connect only picks a route
+            } catch (IOException | RuntimeException e) {
+                throw new ServeOptions.UsageException("cannot find this node's address towards the head " + o.dataParallelAddress
+                        + " (" + e.getMessage() + "); pass --data-parallel-node-address");
+            }
+        }
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName(address))) {
+            return address;
+        } catch (IOException e) {
+            throw new ServeOptions.UsageException("argument --data-parallel-node-address: " + address
+                    + " is not an address of this machine (" + e.getMessage() + ")");
+        }
+    }
+
+    /** Framework properties every process of the deployment gets (read by the transport's LaunchContext). */
+    static Map<String, String> launchProperties(Path keyFile, RunDir run) {
+        Map<String, String> p = new HashMap<>();
+        if (keyFile != null) p.put(dev.dpserve.transport.dp.LaunchContext.CLUSTER_KEY_FILE, keyFile.toString());
+        if (run != null) p.put(dev.dpserve.transport.dp.LaunchContext.RUN_DIR, run.path().toString());
+        return p;
+    }
+
+    /** The run file describes running processes: it goes when they do. */
+    private static void deleteRunFile(ServeOptions o) {
+        if (o.runFile == null) return;
+        try {
+            Files.deleteIfExists(Path.of(o.runFile));
+        } catch (IOException ignored) {
+            // best effort at exit
+        }
+    }
+
+    /**
+     * {@code --run-file FILE}: once this node is ready, a JSON document with the launcher's PID,
+     * its role, each local rank's PID and every ZeroMQ endpoint a process of this node bound (from
+     * the processes' state files). Written atomically; a failure to write it is reported, not fatal.
+     * Deleted when the launcher exits.
+     */
+    private static void writeRunFile(ServeOptions o, String role, String nodeAddress, Path keyFile, EngineSupervisor engines,
+                                     RunDir run, PrintStream err) {
+        if (o.runFile == null) return;
+        com.fasterxml.jackson.databind.node.ObjectNode root = RunDir.JSON.createObjectNode();
+        root.put("role", role);
+        root.put("pid", ProcessHandle.current().pid());
+        root.put("dataParallelSize", o.dataParallelSize);
+        root.put("head", o.dataParallelAddress + ":" + o.dataParallelRpcPort);
+        root.put("nodeAddress", nodeAddress);
+        root.put("curve", keyFile != null);
+        if (role.equals("head")) root.put("http", "http://" + o.host + ":" + o.port);
+        com.fasterxml.jackson.databind.node.ArrayNode ranks = root.putArray("engines");
+        for (EngineSupervisor.Child c : engines.children()) ranks.addObject().put("rank", c.rank()).put("pid", c.pid());
+        root.set("bound", run.boundEndpoints());
+        try {
+            RunDir.writeAtomically(Path.of(o.runFile), root);
+        } catch (IOException e) {
+            err.println("dpserve: cannot write the run file " + o.runFile + ": " + e);
+        }
+    }
+
+    /**
      * One DP rank, started by a launcher: the in-process engine plus the transport bridge that
      * handshakes with the front end at {@code --data-parallel-address:--data-parallel-rpc-port}.
      * It follows its launcher: if that process disappears (even by SIGKILL), the engine exits.
      */
-    private static int serveEngine(ServeOptions o, Path modelDir, Map<String, Object> engine, Path home,
+    private static int serveEngine(ServeOptions o, Path modelDir, Map<String, Object> engine, Path home, Path keyFile,
                                    PrintStream err) throws Exception {
         int rank = o.engineRank;
         Map<String, Object> bridge = new HashMap<>();
         bridge.put("dp.rank", rank);
         bridge.put("data.parallel.address", o.dataParallelAddress);
         bridge.put("data.parallel.rpc.port", o.dataParallelRpcPort);
+        bridge.put("node.address", o.dataParallelNodeAddress != null ? o.dataParallelNodeAddress : o.dataParallelAddress);
         bridge.put("handshake.timeout.seconds", o.dataParallelStartupTimeout);
         bridge.put("local", !o.headless);
         bridge.put("headless", o.headless);
@@ -323,7 +443,7 @@ public final class Main {
             signalled.set(true);
             runtime.stop();
         }, "dpserve-shutdown"));
-        runtime.start(ENGINE_FEATURES, Map.of(), configs, false);
+        runtime.start(ENGINE_FEATURES, launchProperties(keyFile, o.runDir == null ? null : RunDir.of(Path.of(o.runDir))), configs, false);
         err.println("dpserve: engine dp" + rank + " started (pid " + ProcessHandle.current().pid() + ")");
         runtime.framework().waitForStop(0);
         // Stopped from inside (the bridge could not join its head) rather than by a signal: a failure.

@@ -33,6 +33,14 @@ final class ServeOptions {
     int dataParallelRpcPort = 29550;
     int dataParallelStartupTimeout = 600;      // seconds
     int dataParallelStartRank = -1;            // -1 = unset: 0
+    /** CurveZMQ cluster key file for every DP socket; null = plain sockets (loopback only). */
+    String clusterKeyFile;
+    /** This node's own address (dpserve extension); null = the head's address on the head, derived on a headless node. */
+    String dataParallelNodeAddress;
+    /** Where the launcher writes its run file (PIDs, ranks, bound endpoints) once ready; null = none. */
+    String runFile;
+    /** Hidden: the launcher's run directory, passed to the processes it starts. */
+    String runDir;
     /** Engines only: this node's L engine processes join a head elsewhere; no front end, no HTTP. */
     boolean headless;
     /** Run the engine in its own process behind the ZMQ protocol even with DP = 1. */
@@ -96,6 +104,15 @@ final class ServeOptions {
         flag("--headless", () -> headless = true, "engines only, no front end: they join the head at --data-parallel-address");
         value("--data-parallel-startup-timeout", v -> dataParallelStartupTimeout = intIn("--data-parallel-startup-timeout", v, 1, 86_400),
                 "seconds to wait for every DP engine to load and join (default 600)");
+        value("--cluster-key-file", v -> clusterKeyFile = v,
+                "CurveZMQ cluster key (from `dpserve keygen --out FILE`) for every DP socket; the same file on every node."
+                + " Required when a DP address is not loopback; with it, CURVE is used on loopback too");
+        value("--data-parallel-node-address", v -> dataParallelNodeAddress = v,
+                "this node's own address (dpserve extension): what its processes bind or advertise. Default: the head's"
+                + " address on the head, the local address that reaches the head on a --headless node");
+        value("--run-file", v -> runFile = v,
+                "write a JSON run file (launcher and engine PIDs, ranks, bound ZeroMQ endpoints) once this node is ready");
+        hidden("--run-dir", v -> runDir = v);
         hidden("--role", v -> {
             if (!v.equals("serve") && !v.equals("engine")) throw new UsageException("argument --role: serve or engine, got '" + v + "'");
             role = v;
@@ -209,17 +226,40 @@ final class ServeOptions {
             }
         }
         if (dataParallelSize > 1) {
-            boolean loopback;
-            try {
-                loopback = java.net.InetAddress.getByName(dataParallelAddress).isLoopbackAddress();
-            } catch (java.net.UnknownHostException e) {
-                throw new UsageException("argument --data-parallel-address: unknown host '" + dataParallelAddress + "'");
+            // Issue 5's rule: anything beyond loopback only with CurveZMQ and the cluster key.
+            requireKeyBeyondLoopback("--data-parallel-address", dataParallelAddress);
+            if (dataParallelNodeAddress != null) requireKeyBeyondLoopback("--data-parallel-node-address", dataParallelNodeAddress);
+            if (!headless && dataParallelNodeAddress != null && !sameAddress(dataParallelNodeAddress, dataParallelAddress)) {
+                throw new UsageException("--data-parallel-node-address " + dataParallelNodeAddress + " on the head must equal"
+                        + " --data-parallel-address " + dataParallelAddress + " (the head binds its DP sockets there)");
             }
-            // Binding beyond loopback needs CurveZMQ with a cluster key, which the CLI cannot pass yet.
-            if (!loopback) {
-                throw new UsageException("--data-parallel-address " + dataParallelAddress
-                        + ": not supported yet: non-loopback needs --cluster-key-file");
-            }
+        } else {
+            if (clusterKeyFile != null) notices.add("--cluster-key-file: no effect with --data-parallel-size 1 (no inter-process sockets)");
+            if (dataParallelNodeAddress != null) notices.add("--data-parallel-node-address: no effect with --data-parallel-size 1");
+            if (runFile != null) notices.add("--run-file: written in data-parallel mode only (--data-parallel-size > 1)");
+        }
+    }
+
+    private void requireKeyBeyondLoopback(String flag, String address) throws UsageException {
+        boolean loopback;
+        try {
+            loopback = true;
+            for (java.net.InetAddress a : java.net.InetAddress.getAllByName(address)) loopback &= a.isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            throw new UsageException("argument " + flag + ": unknown host '" + address + "'");
+        }
+        if (!loopback && clusterKeyFile == null) {
+            throw new UsageException(flag + " " + address + " is not a loopback address: data parallelism beyond loopback"
+                    + " requires --cluster-key-file FILE (create it once with `dpserve keygen --out FILE`, copy it to every"
+                    + " node, and pass it to every dpserve serve of the deployment)");
+        }
+    }
+
+    private static boolean sameAddress(String a, String b) throws UsageException {
+        try {
+            return java.net.InetAddress.getByName(a).equals(java.net.InetAddress.getByName(b));
+        } catch (java.net.UnknownHostException e) {
+            throw new UsageException("unknown host: " + e.getMessage());
         }
     }
 

@@ -116,9 +116,9 @@ class ServeOptionsTest {
         assertEquals(0, head.dataParallelStartRank);
         assertEquals(false, head.headless);
         assertTrue(message("--data-parallel-size", "2", "--data-parallel-address", "10.255.255.1")
-                .contains("not supported yet: non-loopback needs --cluster-key-file"));
+                .contains("10.255.255.1 is not a loopback address: data parallelism beyond loopback requires --cluster-key-file"));
         assertTrue(message("--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "2", "--data-parallel-start-rank", "2",
-                "--data-parallel-address", "10.255.255.1").contains("not supported yet: non-loopback needs --cluster-key-file"));
+                "--data-parallel-address", "10.255.255.1").contains("requires --cluster-key-file"));
         ServeOptions engine = ServeOptions.parse(List.of("/m", "--data-parallel-size", "2", "--role", "engine", "--engine-rank", "1",
                 "--parent-pid", "42"));
         assertEquals("engine", engine.role);
@@ -152,6 +152,81 @@ class ServeOptionsTest {
                 .contains("not supported yet"), "a non-headless node other than the head");
         assertTrue(message("--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "2", "--data-parallel-start-rank", "2",
                 "--role", "engine", "--engine-rank", "1").contains("not a rank of this node"));
+    }
+
+    @Test
+    void beyondLoopbackNeedsAClusterKeyAndANodeHasItsOwnAddress() throws Exception {
+        ServeOptions head = ServeOptions.parse(List.of("/m", "--data-parallel-size", "2", "--data-parallel-address", "10.255.255.1",
+                "--cluster-key-file", "/k"));
+        assertEquals("/k", head.clusterKeyFile);
+        // Loopback runs without a key; with one, the key is kept (CURVE on loopback too).
+        assertEquals(null, ServeOptions.parse(List.of("--data-parallel-size", "2")).clusterKeyFile);
+        assertEquals("/k", ServeOptions.parse(List.of("--data-parallel-size", "2", "--cluster-key-file", "/k")).clusterKeyFile);
+        ServeOptions node = ServeOptions.parse(List.of("--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "2",
+                "--data-parallel-start-rank", "2", "--data-parallel-address", "127.0.0.1", "--data-parallel-node-address", "127.0.0.2"));
+        assertEquals("127.0.0.2", node.dataParallelNodeAddress);
+        assertTrue(message("--headless", "--data-parallel-size", "4", "--data-parallel-size-local", "2", "--data-parallel-start-rank", "2",
+                "--data-parallel-node-address", "10.255.255.2").contains("--data-parallel-node-address 10.255.255.2 is not a loopback"
+                + " address: data parallelism beyond loopback requires --cluster-key-file"));
+        assertTrue(message("--data-parallel-size", "2", "--data-parallel-node-address", "127.0.0.2")
+                .contains("on the head must equal --data-parallel-address"));
+        ServeOptions single = ServeOptions.parse(List.of("--cluster-key-file", "/k"));
+        assertTrue(single.notices.getFirst().contains("no effect with --data-parallel-size 1"), single.notices.toString());
+        assertEquals("/tmp/run.json", ServeOptions.parse(List.of("--run-file", "/tmp/run.json")).runFile);
+        assertTrue(!new ServeOptions().help().contains("--run-dir"), "internal flags stay out of --help");
+    }
+
+    @Test
+    void theNodeAddressIsTheHeadsOnTheHeadAndDerivedOrGivenOnAHeadlessNode() throws Exception {
+        assertEquals("127.0.0.1", Main.nodeAddress(ServeOptions.parse(List.of("--data-parallel-size", "2"))));
+        List<String> node = List.of("--headless", "--data-parallel-size", "2", "--data-parallel-size-local", "1",
+                "--data-parallel-start-rank", "1", "--data-parallel-address", "127.0.0.1");
+        assertEquals("127.0.0.1", Main.nodeAddress(ServeOptions.parse(node)), "the route to a loopback head is loopback");
+        List<String> second = new java.util.ArrayList<>(node);
+        second.addAll(List.of("--data-parallel-node-address", "127.0.0.2"));
+        assertEquals("127.0.0.2", Main.nodeAddress(ServeOptions.parse(second)), "all of 127/8 is this machine");
+        List<String> foreign = new java.util.ArrayList<>(node);
+        foreign.addAll(List.of("--data-parallel-node-address", "192.0.2.1", "--cluster-key-file", "/k")); // TEST-NET-1
+        String m = assertThrows(ServeOptions.UsageException.class, () -> Main.nodeAddress(ServeOptions.parse(foreign))).getMessage();
+        assertTrue(m.contains("192.0.2.1 is not an address of this machine"), m);
+    }
+
+    @Test
+    void runDirCollectsEveryBoundEndpointFromTheStateFiles(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        RunDir run = RunDir.of(dir);
+        java.nio.file.Files.writeString(dir.resolve("frontend.json"), "{\"state\":\"ready\",\"pid\":10,"
+                + "\"endpoints\":{\"handshake\":\"tcp://127.0.0.1:5\",\"outputs\":\"tcp://127.0.0.1:6\"},"
+                + "\"socketTypes\":{\"handshake\":\"ROUTER\",\"outputs\":\"PULL\"}}");
+        java.nio.file.Files.writeString(dir.resolve("engine-1.json"), "{\"state\":\"failed\",\"pid\":11,\"error\":\"refused\"}");
+        assertEquals("ready", run.state("frontend"));
+        assertEquals("failed", run.state("engine-1"));
+        assertEquals("refused", run.error("engine-1"));
+        assertEquals(null, run.state("engine-2"));
+        var bound = run.boundEndpoints();
+        assertEquals(2, bound.size());
+        assertEquals("frontend", bound.get(0).path("process").asText());
+        assertEquals(10, bound.get(0).path("pid").asLong());
+        assertEquals("ROUTER", bound.get(0).path("type").asText());
+        assertEquals("tcp://127.0.0.1:5", bound.get(0).path("endpoint").asText());
+        assertEquals("PULL", bound.get(1).path("type").asText());
+        run.delete();
+        assertTrue(!java.nio.file.Files.exists(dir));
+    }
+
+    @Test
+    void aMissingOrMalformedClusterKeyFileFailsAtStartup(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream ps = new PrintStream(out, true, StandardCharsets.UTF_8);
+        java.nio.file.Path missing = dir.resolve("missing.key");
+        String m = assertThrows(ServeOptions.UsageException.class, () -> Main.run(List.of("serve", "--data-parallel-size", "2",
+                "--cluster-key-file", missing.toString()), ps, ps)).getMessage();
+        assertTrue(m.startsWith("argument --cluster-key-file: ") && m.contains("does not exist"), m);
+        java.nio.file.Path bad = dir.resolve("bad.key");
+        java.nio.file.Files.writeString(bad, "public-key = short\nsecret-key = short\n");
+        java.nio.file.Files.setPosixFilePermissions(bad, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        m = assertThrows(ServeOptions.UsageException.class, () -> Main.run(List.of("serve", "--data-parallel-size", "2",
+                "--cluster-key-file", bad.toString()), ps, ps)).getMessage();
+        assertTrue(m.startsWith("argument --cluster-key-file: ") && m.contains("40 Z85 characters"), m);
     }
 
     @Test

@@ -14,8 +14,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
 /**
  * The server side of the cluster-key check for one ZeroMQ context: a ZAP handler (RFC 27) on
  * {@code inproc://zeromq.zap.01} that admits only CURVE clients presenting the cluster public key,
- * plus event monitors on the context's CURVE server sockets, because a client with a different
- * keypair also uses a different server key and fails in the CURVE handshake before ZAP is asked.
+ * plus an event hook on each of the context's CURVE server sockets, because a client with a
+ * different keypair also uses a different server key and fails in the CURVE handshake before ZAP
+ * is asked. The hook runs on JeroMQ's I/O thread, where the failed connection's channel is still
+ * known, so a refusal names the peer's address (a monitor socket only gets a channel number).
  * Every refusal is logged at WARNING and kept in {@link #refusals()}.
  *
  * <p>Lifecycle: construct (binds the ZAP socket, so it must precede any bind of a server socket
@@ -34,9 +36,9 @@ final class CurveAuthenticator implements AutoCloseable {
     private final ZMQ.Socket zap;
     private final ZMQ.Socket stopReceiver;
     private final ZMQ.Socket stopSender;
-    private final List<ZMQ.Socket> monitors = new ArrayList<>();
-    private final List<String> monitorNames = new ArrayList<>();
     private final List<String> refusals = new CopyOnWriteArrayList<>();
+    /** Per I/O thread: the failed handshake whose DISCONNECTED event (which carries the channel) comes next. */
+    private final ThreadLocal<String> pendingFailure = new ThreadLocal<>();
     private Thread thread;
 
     CurveAuthenticator(ZContext ctx, ClusterKeys keys, String owner) {
@@ -55,8 +57,28 @@ final class CurveAuthenticator implements AutoCloseable {
     /** Watches a CURVE server socket for failed handshakes; call before binding it. */
     void watch(ZMQ.Socket server, String name) {
         if (thread != null) throw new IllegalStateException("watch() after start()");
-        monitors.add(Sockets.monitor(ctx, server, FAILURE_EVENTS));
-        monitorNames.add(name);
+        // JeroMQ reports a failed handshake, then DISCONNECTED with the connection's channel, on the same I/O thread.
+        server.base().setEventHook(event -> onEvent(event, name), FAILURE_EVENTS | ZMQ.EVENT_DISCONNECTED);
+    }
+
+    private void onEvent(zmq.ZMQ.Event event, String name) {
+        if ((event.event & FAILURE_EVENTS) != 0) {
+            pendingFailure.set(errorName(event.arg));
+            return;
+        }
+        String failure = pendingFailure.get();
+        if (failure == null) return; // an ordinary disconnect
+        pendingFailure.remove();
+        String peer = "an unknown peer";
+        if (event.arg instanceof java.nio.channels.SocketChannel channel) {
+            try {
+                peer = String.valueOf(channel.getRemoteAddress()).replaceFirst("^/", "");
+            } catch (java.io.IOException | RuntimeException e) {
+                // closed already: the address is gone
+            }
+        }
+        refuse("refused a connection from " + peer + " to " + owner + " (" + name + "): the CurveZMQ handshake failed ("
+                + failure + "), the peer uses a different cluster key; check --cluster-key-file on that node");
     }
 
     void start() {
@@ -81,19 +103,14 @@ final class CurveAuthenticator implements AutoCloseable {
     }
 
     private void run() {
-        ZMQ.Poller poller = ctx.createPoller(2 + monitors.size());
+        ZMQ.Poller poller = ctx.createPoller(2);
         int zapIndex = poller.register(zap, ZMQ.Poller.POLLIN);
         int stopIndex = poller.register(stopReceiver, ZMQ.Poller.POLLIN);
-        int[] monitorIndex = new int[monitors.size()];
-        for (int i = 0; i < monitors.size(); i++) monitorIndex[i] = poller.register(monitors.get(i), ZMQ.Poller.POLLIN);
         try {
             while (!Thread.currentThread().isInterrupted()) {
                 poller.poll(-1);
                 if (poller.pollin(stopIndex)) return;
                 if (poller.pollin(zapIndex)) handleZap();
-                for (int i = 0; i < monitors.size(); i++) {
-                    if (poller.pollin(monitorIndex[i])) handleEvents(monitors.get(i), monitorNames.get(i));
-                }
             }
         } catch (RuntimeException e) {
             // The context is closing under us (ETERM) or a ZAP frame was malformed beyond repair.
@@ -125,17 +142,20 @@ final class CurveAuthenticator implements AutoCloseable {
         zap.send("");
     }
 
-    private void handleEvents(ZMQ.Socket monitor, String name) {
-        ZMQ.Event event;
-        while ((event = ZMQ.Event.recv(monitor, ZMQ.DONTWAIT)) != null) {
-            if ((event.getEvent() & FAILURE_EVENTS) != 0) {
-                refuse("refused a connection to " + owner + " (" + name + "): the CurveZMQ handshake failed ("
-                        + event.resolveValue() + "), the peer uses a different cluster key; check --cluster-key-file on every node");
+    private static String errorName(Object arg) {
+        if (!(arg instanceof Integer code)) return String.valueOf(arg);
+        try {
+            return org.zeromq.ZMonitor.ProtocolCode.findByCode(code).name();
+        } catch (RuntimeException e) {
+            try {
+                return ZMQ.Error.findByCode(code).name();
+            } catch (RuntimeException e2) {
+                return "error " + code;
             }
         }
     }
 
-    private void refuse(String message) {
+    private synchronized void refuse(String message) {
         LOG.log(Level.WARNING, message);
         if (refusals.size() >= MAX_KEPT_REFUSALS) refusals.removeFirst();
         refusals.add(message);

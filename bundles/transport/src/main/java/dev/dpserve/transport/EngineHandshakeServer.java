@@ -120,12 +120,49 @@ public final class EngineHandshakeServer implements AutoCloseable {
         return ready;
     }
 
+    /**
+     * After startup: answers what still arrives on the rpc socket for up to {@code wait}, so that
+     * nothing piles up unread and nothing goes unanswered. A HELLO (an engine restarted, or a node
+     * started twice) is rejected with the reason; anything else is logged and dropped.
+     */
+    public void rejectLateArrivals(Duration wait) {
+        ZMQ.Poller poller = ctx.createPoller(1);
+        poller.register(router, ZMQ.Poller.POLLIN);
+        try {
+            poller.poll(Math.max(1, wait.toMillis()));
+            List<byte[]> frames;
+            while ((frames = Sockets.receiveMultipart(router, 2)) != null) {
+                int rank = Endpoints.rankOf(frames.getFirst());
+                if (frames.size() != 2) {
+                    LOG.log(Level.WARNING, "dropped a handshake message of " + frames.size() + "+ frames from identity rank " + rank);
+                    continue;
+                }
+                try {
+                    ProtocolMessage m = codec.decode(frames.get(1));
+                    if (m instanceof EngineHello hello) {
+                        reject(frames.getFirst(), "the DP group is already complete; DP rank " + hello.dpRank()
+                                + " cannot join a running deployment (restart the head to replace a rank)", false);
+                    } else {
+                        LOG.log(Level.WARNING, "ignored " + m.getClass().getSimpleName()
+                                + " on the handshake socket after startup, from identity rank " + rank);
+                    }
+                } catch (ProtocolException e) {
+                    LOG.log(Level.WARNING, "dropped a handshake frame from identity rank " + rank + ": " + e.getMessage());
+                } catch (HandshakeException e) {
+                    LOG.log(Level.WARNING, e.getMessage()); // not reached: late rejections are not fatal
+                }
+            }
+        } finally {
+            poller.close();
+        }
+    }
+
     private void handle(List<byte[]> frames, Map<Integer, ExpectedEngine> byRank, Map<Integer, State> state,
                         Map<Integer, EngineReady> ready, Function<EngineHello, EngineInit> initFor) throws HandshakeException {
         byte[] identity = frames.getFirst();
         int rank = Endpoints.rankOf(identity);
         if (frames.size() != 2) {
-            LOG.log(Level.WARNING, "dropped a handshake message of " + frames.size() + " frames from identity rank " + rank);
+            LOG.log(Level.WARNING, "dropped a handshake message of " + frames.size() + "+ frames from identity rank " + rank);
             return;
         }
         ProtocolMessage message;

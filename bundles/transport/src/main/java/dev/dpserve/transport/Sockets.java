@@ -75,7 +75,7 @@ final class Sockets {
     static void requireKeyForBind(String endpoint, ClusterKeys keys) {
         if (keys == null && !Endpoints.isLoopback(endpoint)) {
             throw new IllegalArgumentException("binding " + endpoint + " (not a loopback address) requires a cluster key: "
-                    + "create one with `dpserve keygen --cluster-key-file FILE`, copy FILE to every node and pass "
+                    + "create one with `dpserve keygen --out FILE`, copy FILE to every node and pass "
                     + "--cluster-key-file FILE to every dpserve process");
         }
     }

@@ -47,7 +47,7 @@ final class Messages {
         RequestDelta withLogprobs = new RequestDelta("r-2", new int[] {5, 6},
                 List.of(new DeltaLogprobs(5, -0.25f, 1, new int[] {5, 8}, new float[] {-0.25f, -2f}),
                         new DeltaLogprobs(6, Float.NEGATIVE_INFINITY, 3, new int[0], new float[0])),
-                FinishReason.LENGTH, null, 10, 2, 8, null);
+                FinishReason.LENGTH, null, 10, 2, 8, null, 1_250_000L);
         RequestDelta failed = new RequestDelta("r-3", new int[0], null, FinishReason.ABORT, null, 3, 0, 0, "out of KV blocks");
         return List.of(
                 EngineHello.of(3, false, true),
@@ -64,7 +64,7 @@ final class Messages {
                 new StartDpWave(7, -1),
                 new StartDpWave(8, 2),
                 new EngineOutputs(1, List.of(delta("r-1", 17, false), withLogprobs, failed),
-                        new SchedulerStats(2, 1, 31, 4, 0.5, 100, 200, 3, 1000), List.of("r-2", "r-3"), -1, -1, null),
+                        new SchedulerStats(2, 1, 31, 4, 0.5, 100, 200, 3, 1000, 640, 512, 2), List.of("r-2", "r-3"), -1, -1, null),
                 EngineOutputs.ofWaveComplete(0, 3),
                 EngineOutputs.ofStartWave(2, 4),
                 new EngineOutputs(0, List.of(), null, List.of(), -1, -1, new UtilityResult(42L, "{\"running\":1}", null)),

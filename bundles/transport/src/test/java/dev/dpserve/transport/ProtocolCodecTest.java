@@ -9,6 +9,7 @@ import dev.dpserve.api.protocol.MessageType;
 import dev.dpserve.api.protocol.ProtocolMessage;
 import dev.dpserve.api.protocol.RequestDelta;
 import dev.dpserve.api.protocol.RequestSampling;
+import dev.dpserve.api.protocol.SchedulerStats;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -52,6 +53,24 @@ class ProtocolCodecTest {
         assertTrue(!text.contains("promptLength") && !text.contains("dev.dpserve") && !text.contains("AddRequest"), text);
         byte[] out = codec.encode(EngineOutputs.ofDeltas(0, List.of(Messages.delta("r", 1, true)), List.of("r")));
         assertTrue(!new String(out, StandardCharsets.ISO_8859_1).contains("finished\""), "finished() is not a field");
+    }
+
+    @Test
+    void version2CarriesPrefixCacheAndPreemptionCountersAndQueueTime() throws Exception {
+        SchedulerStats stats = new SchedulerStats(1, 2, 3, 0, 0.25, 10, 20, 1, 5, 96, 64, 7);
+        RequestDelta delta = new RequestDelta("r", new int[] {4}, null, null, null, 3, 1, 0, null, 42_000L);
+        EngineOutputs back = codec.decode(codec.encode(new EngineOutputs(1, List.of(delta), stats, List.of(), -1, -1, null)),
+                EngineOutputs.class);
+        assertEquals(96, back.stats().prefixCacheQueries());
+        assertEquals(64, back.stats().prefixCacheHits());
+        assertEquals(7, back.stats().preemptions());
+        assertEquals(42_000L, back.outputs().getFirst().queueNanos());
+        assertEquals(42_000L, back.outputs().getFirst().toRequestOutput().queueNanos());
+        assertEquals(2, ProtocolMessage.VERSION, "the wire change bumps the protocol version");
+        // The counters travel as named CBOR fields of the stats map.
+        byte[] v2 = codec.encode(EngineOutputs.ofStats(0, stats));
+        String text = new String(v2, StandardCharsets.ISO_8859_1);
+        assertTrue(text.contains("prefixCacheQueries") && text.contains("preemptions"), text);
     }
 
     @Test

@@ -12,8 +12,10 @@ public sealed interface ProtocolMessage
     /**
      * Bumped on any incompatible change of a record or tag. Engines send it in {@link EngineHello};
      * the head refuses a different value, so a mixed-version cluster fails at startup, not mid-request.
+     * Version 2: {@link SchedulerStats} carries prefix-cache and preemption counters, {@link RequestDelta}
+     * the queue time.
      */
-    int VERSION = 1;
+    int VERSION = 2;
 
     /** Rank or wave "none" in fields where the wire format uses a sentinel instead of null. */
     int NONE = -1;

@@ -17,10 +17,12 @@ import java.util.Objects;
  * @param stopReason         the stop token id that ended the request, else null
  * @param numCachedTokens    prompt tokens served from the prefix cache (for metrics)
  * @param error              a message when the request failed inside the engine, else null
+ * @param queueNanos         how long the request waited before it was first scheduled (on deltas
+ *                           that carry tokens; 0 when unknown; since protocol version 2)
  */
 public record RequestDelta(String requestId, int[] newTokenIds, List<DeltaLogprobs> logprobs, FinishReason finishReason,
                            Integer stopReason, int numPromptTokens, int numGeneratedTokens, int numCachedTokens,
-                           String error) {
+                           String error, long queueNanos) {
     public RequestDelta {
         Objects.requireNonNull(requestId, "requestId");
         newTokenIds = newTokenIds.clone();
@@ -28,19 +30,27 @@ public record RequestDelta(String requestId, int[] newTokenIds, List<DeltaLogpro
         if (numPromptTokens < 0 || numGeneratedTokens < 0 || numCachedTokens < 0) {
             throw new IllegalArgumentException("token counts must be >= 0");
         }
+        if (queueNanos < 0) throw new IllegalArgumentException("queueNanos must be >= 0");
+    }
+
+    /** A delta without queue-time information. */
+    public RequestDelta(String requestId, int[] newTokenIds, List<DeltaLogprobs> logprobs, FinishReason finishReason,
+                        Integer stopReason, int numPromptTokens, int numGeneratedTokens, int numCachedTokens, String error) {
+        this(requestId, newTokenIds, logprobs, finishReason, stopReason, numPromptTokens, numGeneratedTokens, numCachedTokens,
+                error, 0);
     }
 
     public static RequestDelta of(RequestOutput out, int numCachedTokens) {
         return new RequestDelta(out.requestId(), out.newTokenIds(),
                 out.logprobs() == null ? null : out.logprobs().stream().map(DeltaLogprobs::of).toList(),
                 out.finishReason(), out.stopReason(), out.numPromptTokens(), out.numGeneratedTokens(), numCachedTokens,
-                out.error());
+                out.error(), Math.max(0, out.queueNanos()));
     }
 
     public RequestOutput toRequestOutput() {
         return new RequestOutput(requestId, newTokenIds.clone(),
                 logprobs == null ? null : logprobs.stream().map(DeltaLogprobs::toTokenLogprobs).toList(),
-                finishReason, stopReason, numPromptTokens, numGeneratedTokens, error);
+                finishReason, stopReason, numPromptTokens, numGeneratedTokens, error, queueNanos);
     }
 
     @Override
@@ -54,13 +64,13 @@ public record RequestDelta(String requestId, int[] newTokenIds, List<DeltaLogpro
                 && Objects.equals(logprobs, d.logprobs) && finishReason == d.finishReason
                 && Objects.equals(stopReason, d.stopReason) && numPromptTokens == d.numPromptTokens
                 && numGeneratedTokens == d.numGeneratedTokens && numCachedTokens == d.numCachedTokens
-                && Objects.equals(error, d.error);
+                && Objects.equals(error, d.error) && queueNanos == d.queueNanos;
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(requestId, Arrays.hashCode(newTokenIds), logprobs, finishReason, stopReason, numPromptTokens,
-                numGeneratedTokens, numCachedTokens, error);
+                numGeneratedTokens, numCachedTokens, error, queueNanos);
     }
 
     @Override

@@ -157,7 +157,7 @@ public final class DpClientEngine implements InferenceEngine {
     @Override
     public EngineStats stats() {
         int running = 0, waiting = 0, used = 0, total = 0;
-        long prompt = 0, generated = 0, finished = 0, steps = 0;
+        long prompt = 0, generated = 0, finished = 0, steps = 0, queries = 0, hits = 0, preemptions = 0;
         for (EngineStats s : rankStats()) {
             running += s.running();
             waiting += s.waiting();
@@ -167,8 +167,12 @@ public final class DpClientEngine implements InferenceEngine {
             steps += s.steps();
             used += s.kvBlocksUsed();
             total += s.kvBlocksTotal();
+            queries += s.prefixCacheQueries();
+            hits += s.prefixCacheHits();
+            preemptions += s.preemptions();
         }
-        return new EngineStats(running, waiting, prompt, generated, finished, steps, "dp", used, total, 0, 0, 0, null);
+        return new EngineStats(running, waiting, prompt, generated, finished, steps, "dp", used, total, queries, hits,
+                preemptions, null);
     }
 
     @Override
@@ -178,7 +182,8 @@ public final class DpClientEngine implements InferenceEngine {
             SchedulerStats s = r.stats;
             int used = (int) Math.round(s.kvCacheUsage() * r.kvBlocks);
             out.add(new EngineStats(s.running(), s.waiting(), s.promptTokens(), s.generationTokens(), s.finishedRequests(),
-                    s.steps(), Integer.toString(r.index), used, r.kvBlocks, 0, 0, 0, null));
+                    s.steps(), Integer.toString(r.index), used, r.kvBlocks, s.prefixCacheQueries(), s.prefixCacheHits(),
+                    s.preemptions(), null));
         }
         return out;
     }

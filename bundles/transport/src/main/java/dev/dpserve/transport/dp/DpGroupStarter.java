@@ -3,6 +3,7 @@ package dev.dpserve.transport.dp;
 
 import dev.dpserve.api.protocol.EngineInit;
 import dev.dpserve.api.protocol.EngineReady;
+import dev.dpserve.transport.ClusterKeys;
 import dev.dpserve.transport.EngineHandshakeServer;
 import dev.dpserve.transport.EngineHandshakeServer.ExpectedEngine;
 import dev.dpserve.transport.Endpoints;
@@ -31,7 +32,9 @@ import java.util.stream.IntStream;
  * then, on its own thread, waits up to {@code startup_timeout_seconds} until every rank has loaded
  * its model and reported READY and has announced itself on the request socket. Then it registers
  * the {@link DpGroup} service. A rank that never joins ends the wait with an error that names it
- * (logged; no engine service appears and the launcher gives up).
+ * (logged; no engine service appears and the launcher gives up). Every socket uses the
+ * deployment's cluster key when the launcher passed one ({@link LaunchContext}); progress, the
+ * bound endpoints and a failure are reported in the {@code frontend} state file.
  *
  * <p>Why a thread and a manual registration: DS registers a component's service before its
  * activation runs, so a DS-provided engine would be visible minutes before it could serve, and a
@@ -44,7 +47,13 @@ public final class DpGroupStarter {
 
     private static final System.Logger LOG = System.getLogger(DpGroupStarter.class.getName());
 
+    /** Its state file in the launcher's run directory ({@link LaunchContext}). */
+    static final String STATE_FILE = "frontend";
+    private static final Map<String, String> SOCKET_TYPES = Map.of("handshake", "ROUTER", "requests", "ROUTER", "outputs", "PULL");
+
     private final ProtocolCodec codec = new ProtocolCodec(ProtocolLimits.defaults());
+    private final BundleContext context;
+    private final Map<String, String> endpoints;
     private final FrontEndConnection connection;
     private final EngineHandshakeServer handshake;
     private final Thread startup;
@@ -56,15 +65,40 @@ public final class DpGroupStarter {
         int size = config.data_parallel_size();
         if (size < 1) throw new IllegalArgumentException("data_parallel_size must be >= 1, got " + size);
         String rpc = Endpoints.tcp(config.data_parallel_address(), config.data_parallel_rpc_port());
-        this.connection = new FrontEndConnection(config.data_parallel_address(), null, codec);
+        this.context = context;
+        ClusterKeys keys;
         try {
-            this.handshake = new EngineHandshakeServer(rpc, null, codec);
+            keys = LaunchContext.clusterKeys(context);
+        } catch (IllegalStateException e) {
+            failed(e.getMessage(), Map.of());
+            throw e;
+        }
+        try {
+            this.connection = new FrontEndConnection(config.data_parallel_address(), keys, codec);
+        } catch (RuntimeException e) {
+            failed("cannot bind the front end's request/output sockets on " + config.data_parallel_address()
+                    + " (--data-parallel-address): " + e.getMessage(), Map.of());
+            throw e;
+        }
+        try {
+            this.handshake = new EngineHandshakeServer(rpc, keys, codec);
         } catch (RuntimeException e) {
             connection.close();
-            throw new IllegalStateException("cannot bind the DP handshake socket " + rpc + " (--data-parallel-rpc-port): " + e.getMessage(), e);
+            String message = "cannot bind the DP handshake socket " + rpc + " (--data-parallel-rpc-port): " + e.getMessage();
+            failed(message, Map.of());
+            throw new IllegalStateException(message, e);
         }
+        this.endpoints = Map.of("handshake", handshake.endpoint(), "requests", connection.requestEndpoint(),
+                "outputs", connection.outputEndpoint());
+        LaunchContext.report(context, STATE_FILE, Map.of("state", "starting", "endpoints", endpoints,
+                "socketTypes", SOCKET_TYPES, "curve", keys != null));
+        if (keys != null) LOG.log(Level.INFO, "DP sockets use CurveZMQ with cluster key " + keys);
         this.startup = Thread.ofPlatform().name("dp-startup").daemon().unstarted(() -> run(config, context, rpc));
         startup.start();
+    }
+
+    private void failed(String error, Map<String, String> bound) {
+        LaunchContext.report(context, STATE_FILE, Map.of("state", "failed", "error", error, "endpoints", bound));
     }
 
     private void run(DpClientConfig config, BundleContext context, String rpc) {
@@ -86,11 +120,21 @@ public final class DpGroupStarter {
                 if (stopping) return;
                 registration = context.registerService(DpGroup.class, group, props);
             }
+            LaunchContext.report(context, STATE_FILE, Map.of("state", "ready", "endpoints", endpoints,
+                    "socketTypes", SOCKET_TYPES, "ranks", ready.keySet()));
+            // The rpc socket stays bound: late HELLOs get a clear rejection, junk is logged and dropped.
+            while (!stopping) handshake.rejectLateArrivals(Duration.ofMillis(500));
         } catch (HandshakeException e) {
-            if (!stopping) LOG.log(Level.ERROR, "data-parallel startup failed: " + e.getMessage());
+            if (!stopping) {
+                LOG.log(Level.ERROR, "data-parallel startup failed: " + e.getMessage());
+                failed(e.getMessage(), endpoints);
+            }
         } catch (RuntimeException e) {
             // Closing the sockets in deactivate ends a pending handshake with a ZeroMQ error: expected then.
-            if (!stopping) LOG.log(Level.ERROR, "data-parallel startup failed", e);
+            if (!stopping) {
+                LOG.log(Level.ERROR, "data-parallel startup failed", e);
+                failed(String.valueOf(e), endpoints);
+            }
         }
     }
 
@@ -103,8 +147,9 @@ public final class DpGroupStarter {
             registration = null;
         }
         if (r != null) r.unregister(); // the engine service goes first, while the sockets still work
-        handshake.close();
         try {
+            startup.join(1000); // the late-arrival loop notices stopping within its 500 ms poll
+            handshake.close();  // ends a startup wait that is still polling (a ZeroMQ error there is expected)
             startup.join(2000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

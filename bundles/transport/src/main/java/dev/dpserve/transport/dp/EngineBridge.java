@@ -18,6 +18,7 @@ import dev.dpserve.api.protocol.SchedulerStats;
 import dev.dpserve.api.protocol.StartDpWave;
 import dev.dpserve.api.protocol.UtilityCall;
 import dev.dpserve.api.protocol.UtilityResult;
+import dev.dpserve.transport.ClusterKeys;
 import dev.dpserve.transport.EngineConnection;
 import dev.dpserve.transport.EngineHandshakeClient;
 import dev.dpserve.transport.Endpoints;
@@ -38,6 +39,7 @@ import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -56,7 +58,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Threads: an input thread (handshake, then the receive loop) and an output thread (the only
  * sender on the output sockets); the engine's listener only enqueues. Sockets are opened in
- * {@link #activate} (the handshake DEALER; the steady-state sockets once INIT names them, on the
+ * the constructor (the handshake DEALER; the steady-state sockets once INIT names them, on the
  * input thread) and all are closed in {@link #deactivate}.
  */
 @Component(configurationPid = "dev.dpserve.transport.engine", configurationPolicy = ConfigurationPolicy.REQUIRE,
@@ -75,6 +77,7 @@ public final class EngineBridge {
     private final ProtocolCodec codec = new ProtocolCodec(ProtocolLimits.defaults());
     private final BlockingQueue<RequestDelta> deltas = new LinkedBlockingQueue<>();
     private final ConcurrentLinkedQueue<UtilityResult> utilityResults = new ConcurrentLinkedQueue<>();
+    private final ClusterKeys keys;
     private final EngineHandshakeClient handshake;
     private final Thread input;
     private volatile Thread output;
@@ -90,17 +93,27 @@ public final class EngineBridge {
         this.config = config;
         this.rank = config.dp_rank();
         String head = Endpoints.tcp(config.data_parallel_address(), config.data_parallel_rpc_port());
-        this.handshake = new EngineHandshakeClient(head, rank, null, codec);
+        try {
+            this.keys = LaunchContext.clusterKeys(context);
+        } catch (IllegalStateException e) {
+            LaunchContext.report(context, "engine-" + rank, Map.of("state", "failed", "rank", rank, "error", e.getMessage()));
+            stopProcess();
+            throw e;
+        }
+        this.handshake = new EngineHandshakeClient(head, rank, keys, codec);
+        LaunchContext.report(context, stateFile(), Map.of("state", "starting", "rank", rank, "head", head,
+                "nodeAddress", config.node_address(), "curve", keys != null));
         // The handshake can wait minutes for the head; DS activation must not.
         this.input = Thread.ofPlatform().name("dp" + rank + "-input").daemon().unstarted(this::runInput);
         input.start();
-        LOG.log(Level.INFO, "DP rank " + rank + ": connecting to the head at " + head);
+        LOG.log(Level.INFO, "DP rank " + rank + ": connecting to the head at " + head + " from node " + config.node_address()
+                + (keys != null ? " with cluster key " + keys : " without a cluster key (loopback only)"));
     }
 
     private void runInput() {
         try {
             EngineInit init = handshake.hello(config.local(), config.headless(), Duration.ofSeconds(config.handshake_timeout_seconds()));
-            EngineConnection c = new EngineConnection(rank, init, null, codec);
+            EngineConnection c = new EngineConnection(rank, init, keys, codec);
             connection = c;
             c.awaitCoordinatorReady(Duration.ofSeconds(config.handshake_timeout_seconds()));
             Thread out = Thread.ofPlatform().name("dp" + rank + "-output").daemon().unstarted(() -> runOutput(c));
@@ -110,6 +123,8 @@ public final class EngineBridge {
             EngineStats s = engine.stats();
             handshake.ready(new EngineReady(rank, config.local(), config.headless(), s.kvBlocksTotal(),
                     new ModelFacts(card.modelType(), card.maxModelLen(), card.vocabSize(), config.block_size(), config.moe())));
+            LaunchContext.report(context, stateFile(), Map.of("state", "ready", "rank", rank,
+                    "nodeAddress", config.node_address(), "kvBlocks", s.kvBlocksTotal()));
             LOG.log(Level.INFO, "DP rank " + rank + " is ready (" + s.kvBlocksTotal() + " KV blocks); serving "
                     + init.requestAddresses() + (config.moe() ? "; MoE model: ranks run independently until expert"
                     + " parallelism brings waves and dummy batches" : ""));
@@ -120,6 +135,7 @@ public final class EngineBridge {
         } catch (HandshakeException e) {
             if (!stopping) {
                 LOG.log(Level.ERROR, "DP rank " + rank + ": " + e.getMessage());
+                LaunchContext.report(context, stateFile(), Map.of("state", "failed", "rank", rank, "error", e.getMessage()));
                 stopProcess();
             }
         } catch (RuntimeException e) {
@@ -127,6 +143,9 @@ public final class EngineBridge {
             if (!stopping) LOG.log(Level.ERROR, "DP rank " + rank + ": input loop failed", e);
         }
     }
+
+    /** This engine's state file in the launcher's run directory ({@link LaunchContext}). */
+    private String stateFile() { return "engine-" + rank; }
 
     /**
      * An engine that could not join its head has nothing to do: it stops its framework, so the
@@ -191,7 +210,8 @@ public final class EngineBridge {
     private SchedulerStats schedulerStats() {
         EngineStats s = engine.stats();
         return new SchedulerStats(s.running(), s.waiting(), 0, 0, s.kvCacheUsage(), s.promptTokens(),
-                s.generationTokens(), s.finishedRequests(), s.steps());
+                s.generationTokens(), s.finishedRequests(), s.steps(), s.prefixCacheQueries(), s.prefixCacheHits(),
+                s.preemptions());
     }
 
     @Deactivate

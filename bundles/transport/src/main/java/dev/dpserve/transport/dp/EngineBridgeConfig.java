@@ -17,6 +17,10 @@ public @interface EngineBridgeConfig {
     @AttributeDefinition(description = "Handshake (rpc) port of the head")
     int data_parallel_rpc_port() default 29550;
 
+    @AttributeDefinition(description = "This node's own address (--data-parallel-node-address): what the engine binds or"
+            + " advertises, if anything; never the head's address on a headless node")
+    String node_address() default "127.0.0.1";
+
     @AttributeDefinition(description = "True if the head's launcher started this engine; false on a headless node")
     boolean local() default true;
 
