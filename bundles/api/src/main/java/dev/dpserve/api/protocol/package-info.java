@@ -21,5 +21,5 @@
  * dev.dpserve.api.protocol.FirstRequest}.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("0.1.0")
+@org.osgi.annotation.versioning.Version("0.2.0")
 package dev.dpserve.api.protocol;
