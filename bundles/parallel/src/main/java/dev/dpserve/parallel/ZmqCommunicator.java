@@ -378,8 +378,13 @@ final class ZmqCommunicator implements Communicator {
     private void release() {
         if (released) return;
         released = true;
-        if (zap != null) zap.close();
-        ctx.close();
+        try {
+            if (zap != null) zap.close();
+            ctx.close();
+        } catch (RuntimeException e) {
+            // an interrupted closing thread (engine shutdown) leaves JeroMQ to finish on its own
+            LOG.log(Level.DEBUG, "DP group rank " + rank + ": close: " + e);
+        }
     }
 
     @Override

@@ -33,4 +33,10 @@ public interface LockstepEngine {
 
     /** The lockstep state now, or null when not in lockstep mode. */
     dev.dpserve.api.engine.WaveStats waveStats();
+
+    /**
+     * Why lockstep mode ended, or null: a collective failed (a peer is gone or hung). The engine
+     * then refuses requests and reports itself unhealthy; the rank should be reported dead.
+     */
+    String lockstepFailure();
 }
