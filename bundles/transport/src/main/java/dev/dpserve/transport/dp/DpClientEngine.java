@@ -10,7 +10,12 @@ import dev.dpserve.api.engine.InvalidRequestException;
 import dev.dpserve.api.engine.ModelCard;
 import dev.dpserve.api.engine.OutputListener;
 import dev.dpserve.api.engine.RequestOutput;
+import dev.dpserve.api.engine.WaveStats;
 import dev.dpserve.api.protocol.AbortRequests;
+import dev.dpserve.api.protocol.CoordinatorStats;
+import dev.dpserve.api.protocol.FirstRequest;
+import dev.dpserve.api.protocol.RankLoad;
+import dev.dpserve.transport.CoordinatorClient;
 import dev.dpserve.api.protocol.AddRequest;
 import dev.dpserve.api.protocol.EngineDead;
 import dev.dpserve.api.protocol.EngineOutputs;
@@ -34,6 +39,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The front end's engine when data parallelism is on (vLLM's DP load-balancing client): N engine
@@ -80,6 +86,14 @@ public final class DpClientEngine implements InferenceEngine {
     private final long silenceNanos;
     private final Thread receiver;
     private volatile boolean stopping;
+    /** The coordinator link, or null without a coordinator; owned here (closed in deactivate). */
+    private final CoordinatorClient coordinator;
+    private final Thread coordinatorReceiver;
+    /** True for MoE models: ranks step in lockstep and requests carry waves (spec 3.4). */
+    private final boolean lockstep;
+    /** The coordinator's latest wave and running state (spec 3.4); optimistic: set running on FIRST_REQ. */
+    private volatile int currentWave;
+    private final AtomicBoolean enginesRunning = new AtomicBoolean();
 
     @Activate
     public DpClientEngine(@Reference(name = "group") DpGroup group,
@@ -97,11 +111,18 @@ public final class DpClientEngine implements InferenceEngine {
         this.card = new ModelCard(served, config.model(), facts.maxModelLen(), facts.vocabSize(), facts.modelType(),
                 System.currentTimeMillis() / 1000);
         this.balancer = new LoadBalancer(size);
-        LOG.log(Level.INFO, size + " DP engines ready (" + facts.modelType() + ", max_model_len " + facts.maxModelLen()
-                + "); ranks run independently" + (facts.moe() ? " (MoE model: waves and dummy batches arrive with"
-                + " expert parallelism; until then every rank computes all experts)" : ""));
+        String coord = config.coordinator_front_end_address();
+        this.coordinator = coord.isBlank() ? null : new CoordinatorClient(coord, null,
+                new dev.dpserve.transport.ProtocolCodec(dev.dpserve.transport.ProtocolLimits.defaults()));
+        this.lockstep = facts.moe() && coordinator != null && size > 1;
+        LOG.log(Level.INFO, size + " DP engines ready (" + facts.modelType() + ", max_model_len " + facts.maxModelLen() + "); "
+                + (lockstep ? "MoE model: ranks step in lockstep (waves, dummy batches; coordinator at " + coord + ")"
+                : "ranks run independently" + (coordinator != null ? " (coordinator at " + coord + ")" : "")));
         this.receiver = Thread.ofPlatform().name("dp-client-receive").daemon().unstarted(this::receiveLoop);
         receiver.start();
+        this.coordinatorReceiver = coordinator == null ? null
+                : Thread.ofPlatform().name("dp-client-coordinator").daemon().unstarted(this::coordinatorLoop);
+        if (coordinatorReceiver != null) coordinatorReceiver.start();
     }
 
     private static Tokenizer loadTokenizer(Path dir, List<TokenizerFactory> factories) throws IOException {
@@ -132,8 +153,11 @@ public final class DpClientEngine implements InferenceEngine {
         if (!inFlight.add(request.requestId(), rank, listener)) {
             throw new InvalidRequestException("request id " + request.requestId() + " is already in flight", "request_id");
         }
+        int wave = currentWave;
         try {
-            connection.send(rank, AddRequest.of(request, 0, 0));
+            connection.send(rank, AddRequest.of(request, 0, wave));
+            // A request to a group we believe paused: the coordinator wakes the other ranks (spec 3.4 step 3).
+            if (lockstep && enginesRunning.compareAndSet(false, true)) sendFirstRequest(rank, wave);
         } catch (ProtocolException e) {
             inFlight.remove(request.requestId());
             throw new InvalidRequestException(e.getMessage(), "prompt");
@@ -141,6 +165,48 @@ public final class DpClientEngine implements InferenceEngine {
             inFlight.remove(request.requestId());
             throw e;
         }
+    }
+
+    private void sendFirstRequest(int rank, int wave) {
+        try {
+            coordinator.sendFirstRequest(new FirstRequest(rank, wave));
+        } catch (ProtocolException | RuntimeException e) {
+            LOG.log(Level.WARNING, "could not tell the coordinator about a request for paused DP rank " + rank + ": " + e.getMessage());
+        }
+    }
+
+    /** Applies the coordinator's publications: wave state always, per-rank counts when present (spec 4.4). */
+    private void coordinatorLoop() {
+        while (!stopping) {
+            try {
+                CoordinatorStats p = coordinator.receiveLatest(RECEIVE_POLL);
+                if (p == null) continue;
+                currentWave = p.currentWave();
+                enginesRunning.set(p.enginesRunning());
+                if (p.counts() != null) {
+                    for (int r = 0; r < Math.min(ranks.length, p.counts().size()); r++) {
+                        RankLoad load = p.counts().get(r);
+                        balancer.update(r, load.waiting(), load.running());
+                    }
+                }
+            } catch (RuntimeException e) {
+                if (stopping) return;
+                LOG.log(Level.ERROR, "DP client coordinator loop: " + e, e);
+            }
+        }
+    }
+
+    /** The coordinator's wave as this front end knows it (tests, status). */
+    int currentWave() { return currentWave; }
+
+    @Override
+    public List<WaveStats> rankWaveStats() {
+        List<WaveStats> out = new ArrayList<>();
+        for (Rank r : ranks) {
+            WaveStats w = r.stats.wave();
+            if (w != null) out.add(w);
+        }
+        return out;
     }
 
     @Override
@@ -270,9 +336,11 @@ public final class DpClientEngine implements InferenceEngine {
         stopping = true;
         try {
             receiver.join(2000);
+            if (coordinatorReceiver != null) coordinatorReceiver.join(2000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (coordinator != null) coordinator.close();
         for (InFlightRequests.Entry e : inFlight.removeAll()) deliver(e, abortOutput(e.requestId(), "the server is shutting down"));
     }
 }

@@ -18,7 +18,10 @@ import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.metatype.annotations.Designate;
 
+import java.io.IOException;
 import java.lang.System.Logger.Level;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.Hashtable;
 import java.util.List;
@@ -71,8 +74,19 @@ public final class DpGroupStarter {
         int size = config.data_parallel_size();
         int local = config.data_parallel_size_local() < 0 ? size : Math.min(size, config.data_parallel_size_local());
         List<ExpectedEngine> expected = IntStream.range(0, size).mapToObj(r -> new ExpectedEngine(r, r < local)).toList();
+        String control = config.coordinator_engine_control_address().isBlank() ? null : config.coordinator_engine_control_address();
+        String output = control == null ? null : config.coordinator_engine_output_address();
+        List<String> groupEndpoints;
+        try {
+            groupEndpoints = size > 1 ? List.of(Endpoints.tcp(config.data_parallel_address(), config.dp_group_port() > 0
+                    ? config.dp_group_port() : freePort(config.data_parallel_address()))) : List.of();
+        } catch (IOException e) {
+            LOG.log(Level.ERROR, "data-parallel startup failed: no free port for the DP group on " + config.data_parallel_address()
+                    + ": " + e.getMessage());
+            return;
+        }
         EngineInit init = new EngineInit(size, List.of(connection.requestEndpoint()), List.of(connection.outputEndpoint()),
-                null, null, List.of());
+                control, output, groupEndpoints);
         LOG.log(Level.INFO, "waiting up to " + config.startup_timeout_seconds() + " s for " + size + " DP engines on " + rpc
                 + (local < size ? " (ranks " + local + ".." + (size - 1) + " from headless nodes)" : ""));
         try {
@@ -91,6 +105,13 @@ public final class DpGroupStarter {
         } catch (RuntimeException e) {
             // Closing the sockets in deactivate ends a pending handshake with a ZeroMQ error: expected then.
             if (!stopping) LOG.log(Level.ERROR, "data-parallel startup failed", e);
+        }
+    }
+
+    /** A port free on {@code host} now (rank 0 binds it moments later; the race is the usual one of port 0). */
+    private static int freePort(String host) throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(host))) {
+            return s.getLocalPort();
         }
     }
 
