@@ -148,6 +148,13 @@ public final class DpClientEngine implements InferenceEngine {
                     "max_tokens");
         }
         if (stopping) throw new EngineUnavailableException("the server is shutting down");
+        if (lockstep) {
+            // MoE ranks step together: without one of them the others would stall in their first exchange.
+            for (Rank r : ranks) {
+                if (r.deadReason != null) throw new EngineUnavailableException("the MoE DP group cannot step without rank "
+                        + r.index + ": " + r.deadReason);
+            }
+        }
         int rank = balancer.pick(r -> ranks[r].deadReason == null);
         if (rank < 0) throw new EngineUnavailableException("no DP engine is alive: " + unhealthyReason());
         if (!inFlight.add(request.requestId(), rank, listener)) {
