@@ -31,6 +31,7 @@ import java.time.Duration;
 public final class Coordinator {
 
     private static final System.Logger LOG = System.getLogger(Coordinator.class.getName());
+    private static final long SLICE_MILLIS = 500;
 
     private final CoordinatorSockets sockets;
     private final Thread loop;
@@ -54,7 +55,10 @@ public final class Coordinator {
             LOG.log(Level.INFO, "DP coordinator: all " + n + " engines subscribed; READY published");
             CoordinatorState state = new CoordinatorState(n, System.nanoTime());
             while (!stopping) {
-                ProtocolMessage m = sockets.receive(Duration.ofMillis(state.pollTimeoutMillis(System.nanoTime())));
+                long wait = state.pollTimeoutMillis(System.nanoTime());
+                // Waits in slices, so that deactivation finds the loop between polls and closes the sockets safely.
+                ProtocolMessage m = sockets.receive(Duration.ofMillis(Math.min(wait, SLICE_MILLIS)));
+                if (m == null && wait > SLICE_MILLIS) continue;
                 CoordinatorState.Effect effect = switch (m) {
                     case null -> {
                         sockets.publishToFrontEnds(state.onPollTimeout(System.nanoTime()));
@@ -86,7 +90,7 @@ public final class Coordinator {
     void deactivate() {
         stopping = true;
         try {
-            loop.join(1000);
+            loop.join(2 * SLICE_MILLIS + 500);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
