@@ -228,4 +228,58 @@ public class WavesIT {
             assertFalse("process " + h.pid() + " outlived its launcher", h.isAlive());
         }
     }
+
+    /**
+     * A rank that vanishes mid-wave (SIGKILL) must not hang the other: its collective times out
+     * (30 s), its request ends with the reason, it reports itself dead, /health turns 503 and new
+     * requests are refused at once; the launcher still stops everything by PID.
+     */
+    @Test
+    public void aVanishedRankEndsTheWaveWithAnErrorInsteadOfAHang() throws Exception {
+        Path model = TestSupport.fixture("deepseek-v3-tiny");
+        ServerProcess server = ServerProcess.start(model, "deepseek-tiny", "waves-vanished.log", "--max-model-len", "512",
+                "--data-parallel-size", "2", "--data-parallel-rpc-port", Integer.toString(TestSupport.freePort()));
+        List<ProcessHandle> children = new ArrayList<>();
+        try {
+            List<ProcessHandle> engines = DpChecks.engineProcesses(server);
+            children.addAll(engines);
+            children.addAll(DpChecks.coordinatorProcesses(server));
+            awaitMetrics(server, "both ranks paused in wave 0", m -> pausedAt(m, 0));
+            ExecutorService pool = Executors.newSingleThreadExecutor();
+            try {
+                // A long request keeps the group running; then one engine JVM disappears.
+                Future<HttpResponse<String>> running = pool.submit(() -> server.post("/v1/completions",
+                        "{\"model\":\"deepseek-tiny\",\"prompt\":[1,2,3],\"max_tokens\":480,\"temperature\":0,\"ignore_eos\":true}"));
+                awaitMetrics(server, "the wave to run", m -> value(m, "dpserve:dp_engines_running", "0") == 1
+                        && value(m, "dpserve:dp_engines_running", "1") == 1);
+                long t0 = System.nanoTime();
+                ProcessHandle victim = engines.get(1);
+                assertTrue(victim.destroyForcibly());
+                HttpResponse<String> r = running.get(120, TimeUnit.SECONDS);
+                long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - t0);
+                assertTrue("the request ended after " + seconds + " s: " + r.body(), seconds < 90);
+                assertFalse("the request cannot have completed normally: " + r.body(),
+                        r.statusCode() == 200 && r.body().contains("\"finish_reason\":\"length\"") && !r.body().contains("error"));
+            } finally {
+                pool.shutdownNow();
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            HttpResponse<String> health = server.get("/health");
+            while (health.statusCode() == 200 && System.nanoTime() < deadline) {
+                Thread.sleep(500);
+                health = server.get("/health");
+            }
+            assertEquals(health.body(), 503, health.statusCode());
+            HttpResponse<String> refused = server.post("/v1/completions",
+                    "{\"model\":\"deepseek-tiny\",\"prompt\":[1,2,3],\"max_tokens\":4,\"temperature\":0}");
+            assertTrue(refused.body(), refused.statusCode() >= 500);
+            server.awaitLog("left lockstep", 60);
+        } finally {
+            server.close();
+        }
+        for (ProcessHandle h : children) {
+            h.onExit().get(15, TimeUnit.SECONDS);
+            assertFalse("process " + h.pid() + " outlived the launcher", h.isAlive());
+        }
+    }
 }

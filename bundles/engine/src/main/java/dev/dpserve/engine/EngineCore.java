@@ -295,6 +295,7 @@ public final class EngineCore implements AutoCloseable {
      */
     private String lockstepIteration(Lockstep ls) {
         String policyName = null;
+        boolean stepping = false; // this iteration's exchange and forward began
         try {
             Runnable first = !ls.running() && queues.isEmpty() ? inbox.poll(1, TimeUnit.SECONDS) : inbox.poll();
             if (first != null) {
@@ -309,10 +310,12 @@ public final class EngineCore implements AutoCloseable {
                 return policyName;
             }
             forwarded = false;
+            stepping = true;
             if (active != null && !queues.isEmpty()) step(active);
             if (!forwarded) ls.dummyForward(model);
             steps.incrementAndGet();
             ls.afterForward(!queues.isEmpty());
+            stepping = false;
             publishStats(policyName);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -323,6 +326,14 @@ public final class EngineCore implements AutoCloseable {
             LOG.log(Level.SEVERE, "engine step failed", t);
             for (RequestState s : new ArrayList<>(queues.running)) finish(s, FinishReason.ABORT, null, "internal error: " + t);
             for (RequestState s : queues.byId.values()) s.scheduled = 0;
+            if (stepping && lockstep == ls) {
+                try {
+                    ls.completeFailedStep(!queues.isEmpty()); // keep the group in step
+                    steps.incrementAndGet();
+                } catch (dev.dpserve.api.parallel.CollectiveException e) {
+                    lockstepFailed(ls, e);
+                }
+            }
             publishStats(policyName);
         }
         return policyName;

@@ -35,6 +35,7 @@ final class Lockstep {
     private int stepCounter;
     private long dummySteps;
     private long lastGroupMaxTokens;
+    private boolean exchangedThisStep;
     private volatile WaveStats stats;
 
     /** @param dummyBlock a KV block reserved for dummy forwards: no request ever holds it */
@@ -81,6 +82,7 @@ final class Lockstep {
     /** The DP-wide token-count all-reduce that precedes every forward; returns the group's MAX. */
     long exchangeTokenCount(int localTokens) {
         lastGroupMaxTokens = group.allReduce(localTokens, ReduceOp.MAX);
+        exchangedThisStep = true;
         return lastGroupMaxTokens;
     }
 
@@ -97,6 +99,7 @@ final class Lockstep {
      * rank 0 reports it and all advance the wave and pause.
      */
     void afterForward(boolean localUnfinished) {
+        exchangedThisStep = false;
         stepCounter++;
         if (stepCounter % CHECK_INTERVAL != 0) {
             running = true;
@@ -117,6 +120,16 @@ final class Lockstep {
             LOG.fine(() -> "DP rank " + group.rank() + ": wave " + done + " complete; paused at wave " + currentWave);
         }
         publish();
+    }
+
+    /**
+     * A step failed locally (the model threw; its requests were failed): the group must not notice,
+     * so the step still takes part in this step's exchange (with no tokens, if it had not yet) and
+     * is counted.
+     */
+    void completeFailedStep(boolean localUnfinished) {
+        if (!exchangedThisStep) exchangeTokenCount(0);
+        afterForward(localUnfinished);
     }
 
     private void publish() {

@@ -56,11 +56,39 @@ class LockstepTest {
         }
     }
 
+    /** Rank models: the history model, whose forward throws once when asked to (a kernel failure). */
+    private static final class FailingOnce implements dev.dpserve.api.model.CausalLm {
+        final HistoryHashModel inner;
+        volatile boolean failNextRealForward;
+
+        FailingOnce(HistoryHashModel inner) {
+            this.inner = inner;
+        }
+
+        @Override public dev.dpserve.api.model.ModelInfo info() { return inner.info(); }
+        @Override public dev.dpserve.api.model.KvCacheLayout kvCacheLayout() { return inner.kvCacheLayout(); }
+        @Override public void allocateKvCache(int numBlocks, int blockSize) { inner.allocateKvCache(numBlocks, blockSize); }
+        @Override public void close() { inner.close(); }
+
+        @Override
+        public float[][] forward(List<BatchEntry> batch) {
+            if (failNextRealForward && batch.stream().anyMatch(BatchEntry::wantLogits)) {
+                failNextRealForward = false;
+                throw new IllegalStateException("simulated kernel failure");
+            }
+            return inner.forward(batch);
+        }
+    }
+
+    private final List<FailingOnce> wrappers = new ArrayList<>();
+
     private void startGroup(int size, Duration timeout) throws Exception {
         List<Communicator> group = TestGroups.loopback(size, timeout);
         for (int r = 0; r < size; r++) {
             HistoryHashModel m = new HistoryHashModel(VOCAB);
-            EngineCore core = new EngineCore(m, new EngineCore.Limits(256, 8, 64), EngineCoreTest.KV, EngineCoreTest.V1, Set.of(),
+            FailingOnce w = new FailingOnce(m);
+            wrappers.add(w);
+            EngineCore core = new EngineCore(w, new EngineCore.Limits(256, 8, 64), EngineCoreTest.KV, EngineCoreTest.V1, Set.of(),
                     0, Integer.toString(r));
             core.joinGroup(group.get(r), new Relay(r));
             models.add(m);
@@ -220,5 +248,23 @@ class LockstepTest {
         assertTrue(out.error().contains("left lockstep"), out.error());
         assertNotNull(cores.get(0).failure());
         assertNull(cores.get(0).waveStats());
+    }
+
+    @Test
+    void aFailedForwardFailsItsRequestsButKeepsTheGroupInStep() throws Exception {
+        startGroup(2, Duration.ofSeconds(10));
+        wrappers.get(0).failNextRealForward = true;
+        EngineCoreTest.Collector c = firstRequest(0, 0, "a", prompt(6, 1), 5);
+        RequestOutput out = c.await();
+        assertEquals(FinishReason.ABORT, out.finishReason());
+        assertTrue(out.error().contains("simulated kernel failure"), out.error());
+        waitFor(() -> allPausedAt(1), "both ranks paused at wave 1 despite the failure");
+        assertEquals(cores.get(0).stats().steps(), cores.get(1).stats().steps());
+        assertNull(cores.get(0).failure());
+        // and the group still works
+        EngineCoreTest.Collector d = firstRequest(1, 1, "b", prompt(6, 2), 4);
+        assertEquals(FinishReason.LENGTH, d.await().finishReason());
+        assertEquals(greedyReference(models.get(1), prompt(6, 2), 4), d.tokens);
+        waitFor(() -> allPausedAt(2), "paused at wave 2");
     }
 }
