@@ -43,7 +43,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The front end's engine when data parallelism is on (vLLM's DP load-balancing client): N engine
- * processes, one per DP rank, each computing the whole model independently.
+ * processes, one per DP rank, each computing the whole model (experts are not sharded yet).
  *
  * <p>It exists only while a complete {@link DpGroup} does (see {@link DpGroupStarter}: the
  * handshake, and what happens when a rank never joins). The tokenizer is loaded in this process
@@ -56,6 +56,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * when it says so (ENGINE_DEAD, also sent when its process stops) or stays silent longer than
  * {@code rank_silence_timeout_seconds} (engines report every second even when idle); its
  * requests end with an error, it gets no new ones, and {@link #unhealthyReason()} names it.
+ *
+ * <p>With a coordinator (N > 1) a second thread applies its publications: per-rank counts replace
+ * the balancer's (optimistic increments continue from there) and the wave state is kept. For MoE
+ * models the ranks step in lockstep (spec 3.4): every request carries the current wave, and a
+ * request sent while the group is believed paused also sends FIRST_REQ so the coordinator wakes
+ * the other ranks; a group with a dead rank refuses new requests.
  */
 @Component(service = InferenceEngine.class, property = "dpserve.engine.kind=dp-client")
 public final class DpClientEngine implements InferenceEngine {
