@@ -40,10 +40,12 @@ public class DataParallelIT {
                 "--data-parallel-size", "2", "--data-parallel-rpc-port", Integer.toString(TestSupport.freePort()));
     }
 
-    /** The engine JVMs under the launcher (bin/dpserve execs java, so each child is one java process). */
+    /** The engine JVMs and the DP coordinator JVM under the launcher. */
     private static List<ProcessHandle> engines(ServerProcess server) {
         List<ProcessHandle> all = server.process.toHandle().descendants().toList();
-        assertEquals("two engine processes under the launcher: " + all, 2, all.size());
+        assertEquals("two engine processes and the coordinator under the launcher: " + all, 3, all.size());
+        assertEquals(2, DpChecks.engineProcesses(server).size());
+        assertEquals(1, DpChecks.coordinatorProcesses(server).size());
         return all;
     }
 
@@ -80,7 +82,7 @@ public class DataParallelIT {
         List<ProcessHandle> children;
         try {
             children = engines(server);
-            ProcessHandle victim = children.get(1);
+            ProcessHandle victim = DpChecks.engineProcesses(server).get(1);
             assertTrue(victim.destroyForcibly()); // SIGKILL: no goodbye, the front end must notice the silence
             victim.onExit().get(15, TimeUnit.SECONDS);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

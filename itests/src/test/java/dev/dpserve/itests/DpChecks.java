@@ -27,6 +27,22 @@ final class DpChecks {
     private DpChecks() {
     }
 
+    /** The engine JVMs under a launcher (bin/dpserve execs java, so each is one java process with {@code --role engine}). */
+    static List<ProcessHandle> engineProcesses(ServerProcess launcher) {
+        return launcher.process.toHandle().descendants().filter(h -> hasRole(h, "engine")).toList();
+    }
+
+    /** The DP coordinator JVM under a head launcher ({@code --role coordinator}); empty on a headless node or with N = 1. */
+    static List<ProcessHandle> coordinatorProcesses(ServerProcess launcher) {
+        return launcher.process.toHandle().descendants().filter(h -> hasRole(h, "coordinator")).toList();
+    }
+
+    private static boolean hasRole(ProcessHandle h, String role) {
+        String[] args = h.info().arguments().orElse(new String[0]);
+        for (int i = 0; i + 1 < args.length; i++) if (args[i].equals("--role") && args[i + 1].equals(role)) return true;
+        return false;
+    }
+
     /** Tokens the golden reference generated per prompt. */
     static final int GOLDEN_TOKENS = 24;
 

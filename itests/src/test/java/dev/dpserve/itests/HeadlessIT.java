@@ -33,10 +33,12 @@ public class HeadlessIT {
     private static final int REQUESTS = 16;
     private static final int MAX_TOKENS = DpChecks.GOLDEN_TOKENS;
 
-    /** The engine JVMs under a launcher (bin/dpserve execs java, so each child is one java process). */
+    /** The engine JVMs under a launcher, and on the head its DP coordinator JVM. */
     private static List<ProcessHandle> engines(ServerProcess launcher, int expected) {
+        List<ProcessHandle> engines = DpChecks.engineProcesses(launcher);
+        assertEquals("engine processes under launcher " + launcher.process.pid() + ": " + engines, expected, engines.size());
         List<ProcessHandle> all = launcher.process.toHandle().descendants().toList();
-        assertEquals("engine processes under launcher " + launcher.process.pid() + ": " + all, expected, all.size());
+        assertEquals("only engines and the coordinator: " + all, expected + DpChecks.coordinatorProcesses(launcher).size(), all.size());
         return all;
     }
 

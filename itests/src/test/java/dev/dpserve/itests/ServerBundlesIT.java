@@ -80,7 +80,7 @@ public class ServerBundlesIT {
                 assertEquals(bsn + " must export nothing", null, exports);
             }
         }
-        assertEquals("api, tensor, tokenizer, model, scheduler.v1, scheduler.ascend, engine, rest, shell", 9, dpserveBundles);
+        assertEquals("api, tensor, tokenizer, model, scheduler.v1, scheduler.ascend, engine, parallel, rest, shell", 10, dpserveBundles);
     }
 
     @Test

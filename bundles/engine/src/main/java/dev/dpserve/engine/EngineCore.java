@@ -94,6 +94,10 @@ public final class EngineCore implements AutoCloseable {
     private final AtomicLong finished = new AtomicLong();
     private final AtomicLong steps = new AtomicLong();
     private volatile EngineStats published;
+    /** Set (on the loop thread) when the engine joins a lockstep DP group; null when ranks step independently. */
+    private volatile Lockstep lockstep;
+    private volatile String lockstepFailure;
+    private boolean forwarded; // the last step() ran a forward; loop thread only
 
     /**
      * Starts the loop. Allocates the model's KV cache as {@code kv} says. {@code policies} is asked
@@ -159,6 +163,47 @@ public final class EngineCore implements AutoCloseable {
         });
     }
 
+    /**
+     * Switches to lockstep mode (spec 4.2) with {@code group}; takes effect at the loop's next
+     * iteration, before any input queued after this call. Reserves one KV block for dummy forwards.
+     */
+    public void joinGroup(dev.dpserve.api.parallel.Communicator group, dev.dpserve.api.parallel.WaveEvents events) {
+        inbox.add(() -> {
+            if (lockstep != null) throw new IllegalStateException("already in a DP group");
+            int dummyBlock = queues.kv.pool().allocate(1).getFirst().id;
+            lockstep = new Lockstep(group, events, dummyBlock);
+            LOG.info(() -> "DP rank " + group.rank() + " of " + group.size() + ": lockstep mode (waves, dummy batches); dummy"
+                    + " forwards use KV block " + dummyBlock);
+        });
+    }
+
+    /** The wave of the next submitted request (queued in order with it). */
+    public void requestWave(int wave) {
+        inbox.add(() -> {
+            Lockstep ls = lockstep;
+            if (ls != null) ls.onRequestWave(wave);
+        });
+    }
+
+    /** The coordinator's START_DP_WAVE. */
+    public void startWave(int wave, int excludeRank) {
+        inbox.add(() -> {
+            Lockstep ls = lockstep;
+            if (ls != null) ls.onStartWave(wave, excludeRank);
+        });
+    }
+
+    /** The lockstep state, or null when not in lockstep mode. */
+    public dev.dpserve.api.engine.WaveStats waveStats() {
+        Lockstep ls = lockstep;
+        return ls == null ? null : ls.stats();
+    }
+
+    /** Why lockstep mode ended (a collective failed), or null. */
+    public String lockstepFailure() {
+        return lockstepFailure;
+    }
+
     /** Makes the loop look at its queues now (e.g. a scheduling policy appeared). */
     public void wakeUp() {
         inbox.add(() -> { });
@@ -170,6 +215,7 @@ public final class EngineCore implements AutoCloseable {
 
     /** Null while the loop is healthy. */
     public String failure() {
+        if (lockstepFailure != null) return lockstepFailure;
         return stopping || loop.isAlive() ? null : "engine loop is not running";
     }
 
@@ -194,6 +240,11 @@ public final class EngineCore implements AutoCloseable {
         boolean progressed = true;
         String policyName = null;
         while (!stopping) {
+            Lockstep ls = lockstep;
+            if (ls != null) {
+                policyName = lockstepIteration(ls);
+                continue;
+            }
             try {
                 Runnable first;
                 if (queues.isEmpty()) first = inbox.poll(1, TimeUnit.SECONDS);
@@ -203,6 +254,7 @@ public final class EngineCore implements AutoCloseable {
                     first.run();
                     for (Runnable r; (r = inbox.poll()) != null; ) r.run();
                 }
+                if (lockstep != null) continue; // joined a DP group: from now on every forward is a lockstep step
                 progressed = false;
                 // Chosen at every step boundary (hot swap); also when idle, so stats name the active policy.
                 ActivePolicy active = policies.get();
@@ -224,6 +276,81 @@ public final class EngineCore implements AutoCloseable {
         }
         for (RequestState s : new ArrayList<>(queues.byId.values())) finish(s, FinishReason.ABORT, null, "engine stopped");
         publishStats(policyName);
+        Lockstep ls = lockstep;
+        if (ls != null) {
+            try {
+                ls.close();
+            } catch (RuntimeException e) {
+                LOG.log(Level.FINE, "closing the DP group", e);
+            }
+        }
+    }
+
+    /**
+     * One iteration of the lockstep loop (spec 4.2): block while paused with nothing to do (no CPU);
+     * otherwise exactly one forward per iteration, real when the policy schedules something, else a
+     * 1-token dummy, each preceded by the DP-wide token-count exchange; then the step count and the
+     * periodic idle check. A failed collective (a peer gone) ends lockstep mode for good: this
+     * rank's requests fail with the reason and the engine reports itself unhealthy.
+     */
+    private String lockstepIteration(Lockstep ls) {
+        String policyName = null;
+        boolean stepping = false; // this iteration's exchange and forward began
+        try {
+            Runnable first = !ls.running() && queues.isEmpty() ? inbox.poll(1, TimeUnit.SECONDS) : inbox.poll();
+            if (first != null) {
+                first.run();
+                for (Runnable r; (r = inbox.poll()) != null; ) r.run();
+            }
+            if (lockstep != ls) return null; // stopped or failed while handling input
+            ActivePolicy active = policies.get();
+            policyName = active == null ? null : active.name();
+            if (!ls.running() && queues.isEmpty()) {
+                publishStats(policyName); // paused and idle
+                return policyName;
+            }
+            forwarded = false;
+            stepping = true;
+            if (active != null && !queues.isEmpty()) step(active);
+            if (!forwarded) ls.dummyForward(model);
+            steps.incrementAndGet();
+            ls.afterForward(!queues.isEmpty());
+            stepping = false;
+            publishStats(policyName);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            stopping = true;
+        } catch (dev.dpserve.api.parallel.CollectiveException e) {
+            lockstepFailed(ls, e);
+        } catch (Throwable t) {
+            LOG.log(Level.SEVERE, "engine step failed", t);
+            for (RequestState s : new ArrayList<>(queues.running)) finish(s, FinishReason.ABORT, null, "internal error: " + t);
+            for (RequestState s : queues.byId.values()) s.scheduled = 0;
+            if (stepping && lockstep == ls) {
+                try {
+                    ls.completeFailedStep(!queues.isEmpty()); // keep the group in step
+                    steps.incrementAndGet();
+                } catch (dev.dpserve.api.parallel.CollectiveException e) {
+                    lockstepFailed(ls, e);
+                }
+            }
+            publishStats(policyName);
+        }
+        return policyName;
+    }
+
+    private void lockstepFailed(Lockstep ls, RuntimeException e) {
+        String reason = "DP rank " + ls.rank() + " left lockstep: " + e.getMessage();
+        LOG.log(Level.SEVERE, reason);
+        lockstepFailure = reason;
+        lockstep = null;
+        try {
+            ls.close();
+        } catch (RuntimeException ce) {
+            LOG.log(Level.FINE, "closing the DP group", ce);
+        }
+        for (RequestState s : new ArrayList<>(queues.byId.values())) finish(s, FinishReason.ABORT, null, reason);
+        publishStats(null);
     }
 
     /** One step under {@code active}; false when the policy scheduled nothing. */
@@ -252,8 +379,15 @@ public final class EngineCore implements AutoCloseable {
             batch.add(new CausalLm.BatchEntry(queues.kv.blockTable(s.id), s.computed, slice(s.tokens, s.computed, n),
                     s.computed + n == s.length));
         }
+        Lockstep ls = lockstep;
+        if (ls != null) {
+            int tokens = 0;
+            for (CausalLm.BatchEntry e : batch) tokens += e.tokens().length;
+            ls.exchangeTokenCount(tokens);
+        }
         float[][] logits = model.forward(batch);
-        steps.incrementAndGet();
+        forwarded = true;
+        if (ls == null) steps.incrementAndGet();
 
         for (int i = 0; i < scheduled.size(); i++) {
             RequestState s = scheduled.get(i);

@@ -9,7 +9,11 @@ import dev.dpserve.api.engine.InferenceEngine;
 import dev.dpserve.api.engine.InvalidRequestException;
 import dev.dpserve.api.engine.ModelCard;
 import dev.dpserve.api.engine.OutputListener;
+import dev.dpserve.api.engine.WaveStats;
 import dev.dpserve.api.model.CausalLm;
+import dev.dpserve.api.parallel.Communicator;
+import dev.dpserve.api.parallel.LockstepEngine;
+import dev.dpserve.api.parallel.WaveEvents;
 import dev.dpserve.api.model.ModelArchitecture;
 import dev.dpserve.api.model.KvCacheLayout;
 import dev.dpserve.api.model.ModelSource;
@@ -41,10 +45,10 @@ import org.osgi.service.metatype.annotations.Designate;
  * in-process client). The scheduling policy is whichever {@link SchedulingPolicy} service is
  * current at each step (see {@link PolicySelector}); policies may come and go while it runs.
  */
-@Component(service = InferenceEngine.class, configurationPid = "dev.dpserve.engine",
+@Component(service = {InferenceEngine.class, LockstepEngine.class}, configurationPid = "dev.dpserve.engine",
         configurationPolicy = ConfigurationPolicy.REQUIRE, property = "dpserve.engine.kind=inprocess")
 @Designate(ocd = EngineConfig.class)
-public final class InProcessEngine implements InferenceEngine {
+public final class InProcessEngine implements InferenceEngine, LockstepEngine {
 
     private static final Logger LOG = Logger.getLogger(InProcessEngine.class.getName());
 
@@ -207,6 +211,27 @@ public final class InProcessEngine implements InferenceEngine {
                     + " (requests wait until a scheduler bundle is started)";
         }
         return null;
+    }
+
+    @Override
+    public void joinGroup(Communicator group, WaveEvents events) { core.joinGroup(group, events); }
+
+    @Override
+    public void requestWave(int wave) { core.requestWave(wave); }
+
+    @Override
+    public void startWave(int wave, int excludeRank) { core.startWave(wave, excludeRank); }
+
+    @Override
+    public WaveStats waveStats() { return core.waveStats(); }
+
+    @Override
+    public String lockstepFailure() { return core.lockstepFailure(); }
+
+    @Override
+    public List<WaveStats> rankWaveStats() {
+        WaveStats w = core.waveStats();
+        return w == null ? List.of() : List.of(w);
     }
 
     /** Called by DS after {@link #policies} changed: the loop may be waiting for a policy. */

@@ -12,7 +12,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The engine processes a data-parallel launcher started, one per local DP rank. Each child's
+ * The engine processes a data-parallel launcher started, one per local DP rank, and on the head
+ * the DP coordinator process (rank {@link #COORDINATOR}). Each child's
  * stdout and stderr go to the launcher's stderr, every line prefixed with {@code [dpR]}. A child
  * that exits while the launcher is not stopping is reported ("engine dp1 (pid X) exited with N");
  * the front end finds out on its own (ENGINE_DEAD or silence) and turns /health to 503.
@@ -45,13 +46,21 @@ final class EngineSupervisor {
         Process p = pb.start();
         Child child = new Child(rank, p);
         children.add(child);
-        String prefix = "[dp" + rank + "] ";
+        String prefix = "[" + label(rank) + "] ";
         Thread.ofPlatform().name("dp" + rank + "-log").daemon().start(() -> pump(child, prefix));
         p.onExit().thenAccept(done -> {
-            if (!stopping) err.println("dpserve: engine dp" + rank + " (pid " + done.pid() + ") exited with " + done.exitValue());
+            if (!stopping) err.println("dpserve: " + (rank < 0 ? "" : "engine ") + label(rank) + " (pid " + done.pid() + ") exited with " + done.exitValue());
         });
         return child;
     }
+
+    /** {@code dpR} for an engine, {@code coordinator} for the DP coordinator (started with rank {@value #COORDINATOR}). */
+    static String label(int rank) {
+        return rank == COORDINATOR ? "coordinator" : "dp" + rank;
+    }
+
+    /** The rank under which the DP coordinator process is supervised. */
+    static final int COORDINATOR = -1;
 
     private void pump(Child child, String prefix) {
         try (BufferedReader in = new BufferedReader(new InputStreamReader(child.process().getInputStream(), StandardCharsets.UTF_8))) {

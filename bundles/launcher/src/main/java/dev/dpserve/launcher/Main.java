@@ -28,6 +28,8 @@ public final class Main {
     static final List<String> FRONT_END_FEATURES = List.of("runtime", "http", "transport", "rest", "shell");
     /** Features of one DP engine process: the in-process engine and its bridge to the front end; no HTTP. */
     static final List<String> ENGINE_FEATURES = List.of("runtime", "engine", "transport");
+    /** Features of the DP coordinator process (N > 1, head only): its sockets come from the transport. */
+    static final List<String> COORDINATOR_FEATURES = List.of("runtime", "transport", "coordinator");
     private static final String ENGINE_SERVICE = "dev.dpserve.api.engine.InferenceEngine";
 
     private Main() {
@@ -98,6 +100,7 @@ public final class Main {
 
         Map<String, Object> engine = engineConfig(o, modelDir, modelType);
         if (o.role.equals("engine")) return serveEngine(o, modelDir, engine, home, keyFile, err);
+        if (o.role.equals("coordinator")) return serveCoordinator(o, home, keyFile, err);
         if (o.dataParallelSize > 1 || o.separateEngineProcess) {
             String nodeAddress = nodeAddress(o);
             RunDir run = RunDir.create();
@@ -181,6 +184,13 @@ public final class Main {
         client.put("data.parallel.address", o.dataParallelAddress);
         client.put("data.parallel.rpc.port", o.dataParallelRpcPort);
         client.put("startup.timeout.seconds", o.dataParallelStartupTimeout);
+        // The coordinator process (N > 1) binds ports chosen here, so the front end can hand them to the engines.
+        int[] coordinatorPorts = n > 1 ? freePorts(o.dataParallelAddress, 3) : null;
+        if (n > 1) {
+            client.put("coordinator.engine.control.address", tcp(o.dataParallelAddress, coordinatorPorts[0]));
+            client.put("coordinator.engine.output.address", tcp(o.dataParallelAddress, coordinatorPorts[1]));
+            client.put("coordinator.front.end.address", tcp(o.dataParallelAddress, coordinatorPorts[2]));
+        }
         Map<String, Map<String, Object>> configs = new HashMap<>();
         configs.put("dev.dpserve.transport.client", client);
 
@@ -194,13 +204,15 @@ public final class Main {
             run.delete();
             deleteRunFile(o);
         }, "dpserve-shutdown"));
+        if (n > 1) startCoordinator(engines, args, o, modelDir, home, coordinatorPorts, run, err);
         startEngines(engines, args, o, modelDir, home, nodeAddress, run, err);
         int local = o.dataParallelSizeLocal;
         if (n == 1) err.println("dpserve: the engine runs in its own process behind the ZMQ protocol (--separate-engine-process)");
         else err.println("dpserve: data parallel size " + n + (local == n ? " on this node" : ": ranks 0.." + (local - 1)
                 + " on this node, ranks " + local + ".." + (n - 1) + " must join from --headless nodes at "
                 + o.dataParallelAddress + ":" + o.dataParallelRpcPort)
-                + ": every rank runs the whole model independently (waves and dummy batches arrive with expert parallelism)");
+                + (isMoe(modelDir) ? ": MoE model, the ranks step in lockstep (request waves, dummy batches)"
+                        : ": dense model, every rank runs independently"));
 
         boolean console = console(o);
         Map<String, String> fw = httpProperties(o);
@@ -217,8 +229,9 @@ public final class Main {
             List<EngineSupervisor.Child> dead = engines.exited();
             if (!dead.isEmpty()) {
                 EngineSupervisor.Child c = dead.getFirst();
-                err.println("dpserve: engine dp" + c.rank() + " (pid " + c.pid() + ") exited with " + c.process().exitValue()
-                        + " during startup (see its [dp" + c.rank() + "] lines above); stopping");
+                String label = EngineSupervisor.label(c.rank());
+                err.println("dpserve: " + label + " (pid " + c.pid() + ") exited with " + c.process().exitValue()
+                        + " during startup (see its [" + label + "] lines above); stopping");
                 return 1;
             }
             if (System.nanoTime() > deadline) {
@@ -255,6 +268,78 @@ public final class Main {
             EngineSupervisor.Child c = engines.start(rank, cmd);
             err.println("dpserve: started engine dp" + rank + " (pid " + c.pid() + ")");
         }
+    }
+
+    /** Starts the DP coordinator process: the same command line plus the hidden coordinator flags. */
+    private static void startCoordinator(EngineSupervisor engines, List<String> args, ServeOptions o, Path modelDir, Path home,
+                                         int[] ports, RunDir run, PrintStream err) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(home.resolve("bin/dpserve").toString());
+        cmd.add("serve");
+        if (o.model == null) cmd.add(modelDir.toString());
+        for (String a : args) if (!a.equals("--console")) cmd.add(a);
+        cmd.addAll(List.of("--run-dir", run.path().toString()));
+        cmd.addAll(List.of("--role", "coordinator", "--coordinator-ports", ports[0] + "," + ports[1] + "," + ports[2],
+                "--parent-pid", Long.toString(ProcessHandle.current().pid())));
+        EngineSupervisor.Child c = engines.start(EngineSupervisor.COORDINATOR, cmd);
+        err.println("dpserve: started the DP coordinator (pid " + c.pid() + ")");
+    }
+
+    /**
+     * The DP coordinator (head, N > 1): its own JVM with the runtime, transport and coordinator
+     * features; it binds the ports its launcher chose on the DP address. Like an engine, it exits
+     * when its launcher disappears.
+     */
+    private static int serveCoordinator(ServeOptions o, Path home, Path keyFile, PrintStream err) throws Exception {
+        Map<String, Object> coordinator = new HashMap<>();
+        coordinator.put("data.parallel.size", o.dataParallelSize);
+        coordinator.put("bind.address", o.dataParallelAddress);
+        coordinator.put("engine.control.port", o.coordinatorPorts[0]);
+        coordinator.put("engine.output.port", o.coordinatorPorts[1]);
+        coordinator.put("front.end.port", o.coordinatorPorts[2]);
+        coordinator.put("startup.timeout.seconds", o.dataParallelStartupTimeout);
+        followParent(o, "coordinator", err);
+        FelixRuntime runtime = new FelixRuntime(home);
+        Runtime.getRuntime().addShutdownHook(new Thread(runtime::stop, "dpserve-shutdown"));
+        runtime.start(COORDINATOR_FEATURES, launchProperties(keyFile, o.runDir == null ? null : RunDir.of(Path.of(o.runDir))),
+                Map.of("dev.dpserve.coordinator", coordinator), false);
+        err.println("dpserve: DP coordinator started (pid " + ProcessHandle.current().pid() + ")");
+        runtime.framework().waitForStop(0);
+        return 0;
+    }
+
+    private static void followParent(ServeOptions o, String who, PrintStream err) {
+        if (o.parentPid <= 0) return;
+        var parent = ProcessHandle.of(o.parentPid);
+        if (parent.isEmpty()) {
+            err.println("dpserve: " + who + ": launcher " + o.parentPid + " is gone; not starting");
+            System.exit(1);
+        }
+        parent.get().onExit().thenRun(() -> {
+            err.println("dpserve: " + who + ": launcher " + o.parentPid + " exited; stopping");
+            System.exit(0);
+        });
+    }
+
+    /** {@code n} ports free on {@code host} now (the child binds them moments later). */
+    static int[] freePorts(String host, int n) throws IOException {
+        java.net.InetAddress address = java.net.InetAddress.getByName(host);
+        List<java.net.ServerSocket> open = new ArrayList<>();
+        try {
+            int[] ports = new int[n];
+            for (int i = 0; i < n; i++) {
+                java.net.ServerSocket s = new java.net.ServerSocket(0, 1, address);
+                open.add(s);
+                ports[i] = s.getLocalPort();
+            }
+            return ports;
+        } finally {
+            for (java.net.ServerSocket s : open) s.close();
+        }
+    }
+
+    static String tcp(String host, int port) {
+        return "tcp://" + (host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host) + ":" + port;
     }
 
     /**
@@ -361,8 +446,8 @@ public final class Main {
     /** Framework properties every process of the deployment gets (read by the transport's LaunchContext). */
     static Map<String, String> launchProperties(Path keyFile, RunDir run) {
         Map<String, String> p = new HashMap<>();
-        if (keyFile != null) p.put(dev.dpserve.transport.dp.LaunchContext.CLUSTER_KEY_FILE, keyFile.toString());
-        if (run != null) p.put(dev.dpserve.transport.dp.LaunchContext.RUN_DIR, run.path().toString());
+        if (keyFile != null) p.put(dev.dpserve.transport.LaunchContext.CLUSTER_KEY_FILE, keyFile.toString());
+        if (run != null) p.put(dev.dpserve.transport.LaunchContext.RUN_DIR, run.path().toString());
         return p;
     }
 

@@ -49,6 +49,7 @@ final class ServeOptions {
     String role = "serve";
     int engineRank = -1;                       // hidden, role engine only
     long parentPid = -1;                       // hidden: the launcher an engine process follows
+    int[] coordinatorPorts = {0, 0, 0};        // hidden, role coordinator: engine control, engine output, front end
     int tensorParallelSize = 1;
     int blockSize = 16;
     boolean enablePrefixCaching = true;
@@ -114,11 +115,18 @@ final class ServeOptions {
                 "write a JSON run file (launcher and engine PIDs, ranks, bound ZeroMQ endpoints) once this node is ready");
         hidden("--run-dir", v -> runDir = v);
         hidden("--role", v -> {
-            if (!v.equals("serve") && !v.equals("engine")) throw new UsageException("argument --role: serve or engine, got '" + v + "'");
+            if (!v.equals("serve") && !v.equals("engine") && !v.equals("coordinator")) {
+                throw new UsageException("argument --role: serve, engine or coordinator, got '" + v + "'");
+            }
             role = v;
         });
         hidden("--engine-rank", v -> engineRank = intIn("--engine-rank", v, 0, 1023));
         hidden("--parent-pid", v -> parentPid = parseLong("--parent-pid", v));
+        hidden("--coordinator-ports", v -> {
+            String[] p = v.split(",");
+            if (p.length != 3) throw new UsageException("argument --coordinator-ports: three comma-separated ports, got '" + v + "'");
+            for (int i = 0; i < 3; i++) coordinatorPorts[i] = intIn("--coordinator-ports", p[i].strip(), 0, 65535);
+        });
         value("--tensor-parallel-size", v -> {
             tensorParallelSize = intIn("--tensor-parallel-size", v, 1, 1024);
             if (tensorParallelSize > 1) throw notYet("--tensor-parallel-size " + v);

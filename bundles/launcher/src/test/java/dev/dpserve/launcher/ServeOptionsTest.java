@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.launcher;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -126,6 +127,12 @@ class ServeOptionsTest {
         assertEquals(42, engine.parentPid);
         assertTrue(message("--role", "engine").contains("--engine-rank"));
         assertTrue(!new ServeOptions().help().contains("--role"), "internal flags stay out of --help");
+        ServeOptions coordinator = ServeOptions.parse(List.of("/m", "--data-parallel-size", "2", "--role", "coordinator",
+                "--coordinator-ports", "4001,4002, 4003", "--parent-pid", "42"));
+        assertEquals("coordinator", coordinator.role);
+        assertArrayEquals(new int[] {4001, 4002, 4003}, coordinator.coordinatorPorts);
+        assertTrue(message("--role", "coordinator", "--coordinator-ports", "1,2").contains("three comma-separated ports"));
+        assertTrue(!new ServeOptions().help().contains("--coordinator-ports"), "internal flags stay out of --help");
     }
 
     @Test

@@ -4,6 +4,7 @@ package dev.dpserve.rest;
 import dev.dpserve.api.engine.EngineStats;
 import dev.dpserve.api.engine.InferenceEngine;
 import dev.dpserve.api.engine.RequestOutput;
+import dev.dpserve.api.engine.WaveStats;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
@@ -72,6 +73,13 @@ public class ServingMetrics {
         counter("vllm:prompt_tokens", "Prefill tokens processed", s -> s.promptTokens());
         counter("vllm:generation_tokens", "Generation tokens processed", s -> s.generationTokens());
         counter("dpserve:engine_steps", "Engine steps (forward passes)", s -> s.steps());
+        // DP lockstep (MoE with data parallelism): one sample per rank that steps in lockstep.
+        waveGauge("dpserve:dp_current_wave", "The DP wave this rank is in", w -> w.currentWave());
+        waveGauge("dpserve:dp_engines_running", "1 while the DP group runs a wave on this rank, 0 while paused",
+                w -> w.running() ? 1 : 0);
+        waveCounter("dpserve:dp_dummy_steps", "1-token dummy forwards this rank ran while others had work", w -> w.dummySteps());
+        waveCounter("dpserve:dp_exchanges", "DP-wide collectives (token-count exchanges, idle checks)", w -> w.exchanges());
+        waveCounter("dpserve:dp_exchange_seconds", "Time spent in DP-wide collectives, seconds", w -> w.exchangeNanos() / 1e9);
         ttft = Histogram.builder().name("vllm:time_to_first_token_seconds").help("Time to first token in seconds")
                 .classicUpperBounds(TTFT_BUCKETS).labelNames(labels).withoutExemplars().register(registry);
         itl = Histogram.builder().name("vllm:inter_token_latency_seconds").help("Inter-token latency in seconds")
@@ -96,6 +104,24 @@ public class ServingMetrics {
     private void counter(String name, String help, ToDoubleFunction<EngineStats> value) {
         CounterWithCallback.builder().name(name).help(help).labelNames("model_name", "engine")
                 .callback(cb -> report(value, cb::call)).register(registry);
+    }
+
+    private void waveGauge(String name, String help, ToDoubleFunction<WaveStats> value) {
+        GaugeWithCallback.builder().name(name).help(help).labelNames("model_name", "engine")
+                .callback(cb -> reportWaves(value, cb::call)).register(registry);
+    }
+
+    private void waveCounter(String name, String help, ToDoubleFunction<WaveStats> value) {
+        CounterWithCallback.builder().name(name).help(help).labelNames("model_name", "engine")
+                .callback(cb -> reportWaves(value, cb::call)).register(registry);
+    }
+
+    private void reportWaves(ToDoubleFunction<WaveStats> value, Sample sample) {
+        InferenceEngine e = engine;
+        if (e != null) {
+            String model = e.model().servedName();
+            for (WaveStats w : e.rankWaveStats()) sample.call(value.applyAsDouble(w), model, Integer.toString(w.rank()));
+        }
     }
 
     private interface Sample {

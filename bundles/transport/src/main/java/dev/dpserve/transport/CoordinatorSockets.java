@@ -50,17 +50,28 @@ public final class CoordinatorSockets implements AutoCloseable {
      * @param keys     the cluster key, or null for a plain loopback deployment
      */
     public CoordinatorSockets(String bindHost, ClusterKeys keys, ProtocolCodec codec) {
+        this(bindHost, 0, 0, 0, keys, codec);
+    }
+
+    /**
+     * Binds on given ports (0 = a random free port): a coordinator in its own process binds the
+     * ports its launcher chose and passed to the front end.
+     */
+    public CoordinatorSockets(String bindHost, int engineControlPort, int engineOutputPort, int frontEndPort,
+                              ClusterKeys keys, ProtocolCodec codec) {
         this.codec = codec;
         String template = Endpoints.tcp(bindHost, 0);
         try {
             Sockets.requireKeyForBind(template, keys);
             this.authenticator = keys == null ? null : new CurveAuthenticator(ctx, keys, "coordinator " + bindHost);
             int control = codec.limits().maxControlFrameBytes();
-            this.engineControl = Sockets.bind(ctx, SocketType.XPUB, template, keys, authenticator, control);
+            this.engineControl = Sockets.bind(ctx, SocketType.XPUB, Endpoints.tcp(bindHost, engineControlPort), keys,
+                    authenticator, control);
             engineControl.setXpubVerbose(true);
-            this.engineOutput = Sockets.bind(ctx, SocketType.PULL, template, keys, authenticator,
+            this.engineOutput = Sockets.bind(ctx, SocketType.PULL, Endpoints.tcp(bindHost, engineOutputPort), keys, authenticator,
                     Math.max(codec.limits().maxOutputFrameBytes(), control));
-            this.frontEndPublish = Sockets.bind(ctx, SocketType.XPUB, template, keys, authenticator, control);
+            this.frontEndPublish = Sockets.bind(ctx, SocketType.XPUB, Endpoints.tcp(bindHost, frontEndPort), keys,
+                    authenticator, control);
             if (authenticator != null) authenticator.start();
             this.poller = ctx.createPoller(3);
             this.engineOutputIndex = poller.register(engineOutput, ZMQ.Poller.POLLIN);

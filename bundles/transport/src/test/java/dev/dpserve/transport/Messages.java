@@ -65,6 +65,8 @@ final class Messages {
                 new StartDpWave(8, 2),
                 new EngineOutputs(1, List.of(delta("r-1", 17, false), withLogprobs, failed),
                         new SchedulerStats(2, 1, 31, 4, 0.5, 100, 200, 3, 1000, 640, 512, 2), List.of("r-2", "r-3"), -1, -1, null),
+                EngineOutputs.ofStats(1, new SchedulerStats(0, 2, 17, 3, 0.25, 10, 20, 1, 99, 8, 4, 1,
+                        new dev.dpserve.api.engine.WaveStats(1, 3, true, 17, 12, 40, 123_456_789L))),
                 EngineOutputs.ofWaveComplete(0, 3),
                 EngineOutputs.ofStartWave(2, 4),
                 new EngineOutputs(0, List.of(), null, List.of(), -1, -1, new UtilityResult(42L, "{\"running\":1}", null)),

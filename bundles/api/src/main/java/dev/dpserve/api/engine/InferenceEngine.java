@@ -42,6 +42,14 @@ public interface InferenceEngine {
     }
 
     /**
+     * Per DP rank, the lockstep (wave) state; empty when the engine does not step in lockstep
+     * (DP=1, dense models).
+     */
+    default java.util.List<WaveStats> rankWaveStats() {
+        return java.util.List.of();
+    }
+
+    /**
      * Null when healthy, else why not (for /health, which answers 503 with it). A degraded engine,
      * e.g. one waiting for a scheduling policy, still accepts requests (they wait); only
      * {@link #submit} decides admission.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.api.protocol;
 
+import dev.dpserve.api.engine.WaveStats;
+
 /**
  * An engine's scheduler state, sent to the coordinator when the (running, waiting) counts change
  * and riding on front-end output batches for metrics. {@code (currentWave, stepCounter)} orders
@@ -15,10 +17,11 @@ package dev.dpserve.api.protocol;
  * @param prefixCacheQueries cumulative prompt tokens looked up in the prefix cache (since protocol version 2)
  * @param prefixCacheHits    of those, cumulative tokens found cached
  * @param preemptions        cumulative preemptions
+ * @param wave             the rank's lockstep state (MoE with DP > 1), or null when it steps independently
  */
 public record SchedulerStats(int running, int waiting, int stepCounter, int currentWave, double kvCacheUsage,
                              long promptTokens, long generationTokens, long finishedRequests, long steps,
-                             long prefixCacheQueries, long prefixCacheHits, long preemptions) {
+                             long prefixCacheQueries, long prefixCacheHits, long preemptions, WaveStats wave) {
     public SchedulerStats {
         if (running < 0 || waiting < 0 || stepCounter < 0 || currentWave < 0) {
             throw new IllegalArgumentException("counts must be >= 0");
@@ -28,10 +31,18 @@ public record SchedulerStats(int running, int waiting, int stepCounter, int curr
         }
     }
 
-    /** Without prefix-cache and preemption counters (engines that have none, and the coordinator's own use). */
+    /** Without prefix-cache and preemption counters and without lockstep state. */
     public SchedulerStats(int running, int waiting, int stepCounter, int currentWave, double kvCacheUsage,
                           long promptTokens, long generationTokens, long finishedRequests, long steps) {
         this(running, waiting, stepCounter, currentWave, kvCacheUsage, promptTokens, generationTokens, finishedRequests, steps,
-                0, 0, 0);
+                0, 0, 0, null);
+    }
+
+    /** Without lockstep state (a rank that steps independently). */
+    public SchedulerStats(int running, int waiting, int stepCounter, int currentWave, double kvCacheUsage,
+                          long promptTokens, long generationTokens, long finishedRequests, long steps,
+                          long prefixCacheQueries, long prefixCacheHits, long preemptions) {
+        this(running, waiting, stepCounter, currentWave, kvCacheUsage, promptTokens, generationTokens, finishedRequests, steps,
+                prefixCacheQueries, prefixCacheHits, preemptions, null);
     }
 }

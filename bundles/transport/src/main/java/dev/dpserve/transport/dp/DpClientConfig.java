@@ -29,6 +29,18 @@ public @interface DpClientConfig {
     @AttributeDefinition(description = "Seconds to wait for every rank to load its model and report READY")
     int startup_timeout_seconds() default 600;
 
+    @AttributeDefinition(description = "The coordinator's wave-control XPUB engines subscribe to; empty = no coordinator")
+    String coordinator_engine_control_address() default "";
+
+    @AttributeDefinition(description = "The coordinator's PULL engines push stats and wave events to")
+    String coordinator_engine_output_address() default "";
+
+    @AttributeDefinition(description = "The coordinator's XPUB this front end subscribes to (load counts, waves) and sends FIRST_REQ on")
+    String coordinator_front_end_address() default "";
+
+    @AttributeDefinition(description = "Port on data_parallel_address where DP rank 0 binds the group's collectives; 0 = pick a free one")
+    int dp_group_port() default 0;
+
     @AttributeDefinition(description = "Seconds without any message after which a rank counts as dead (engines report at least every second)")
     int rank_silence_timeout_seconds() default 15;
 }

@@ -10,7 +10,12 @@ import dev.dpserve.api.engine.InvalidRequestException;
 import dev.dpserve.api.engine.ModelCard;
 import dev.dpserve.api.engine.OutputListener;
 import dev.dpserve.api.engine.RequestOutput;
+import dev.dpserve.api.engine.WaveStats;
 import dev.dpserve.api.protocol.AbortRequests;
+import dev.dpserve.api.protocol.CoordinatorStats;
+import dev.dpserve.api.protocol.FirstRequest;
+import dev.dpserve.api.protocol.RankLoad;
+import dev.dpserve.transport.CoordinatorClient;
 import dev.dpserve.api.protocol.AddRequest;
 import dev.dpserve.api.protocol.EngineDead;
 import dev.dpserve.api.protocol.EngineOutputs;
@@ -34,10 +39,11 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The front end's engine when data parallelism is on (vLLM's DP load-balancing client): N engine
- * processes, one per DP rank, each computing the whole model independently.
+ * processes, one per DP rank, each computing the whole model (experts are not sharded yet).
  *
  * <p>It exists only while a complete {@link DpGroup} does (see {@link DpGroupStarter}: the
  * handshake, and what happens when a rank never joins). The tokenizer is loaded in this process
@@ -50,6 +56,12 @@ import java.util.List;
  * when it says so (ENGINE_DEAD, also sent when its process stops) or stays silent longer than
  * {@code rank_silence_timeout_seconds} (engines report every second even when idle); its
  * requests end with an error, it gets no new ones, and {@link #unhealthyReason()} names it.
+ *
+ * <p>With a coordinator (N > 1) a second thread applies its publications: per-rank counts replace
+ * the balancer's (optimistic increments continue from there) and the wave state is kept. For MoE
+ * models the ranks step in lockstep (spec 3.4): every request carries the current wave, and a
+ * request sent while the group is believed paused also sends FIRST_REQ so the coordinator wakes
+ * the other ranks; a group with a dead rank refuses new requests.
  */
 @Component(service = InferenceEngine.class, property = "dpserve.engine.kind=dp-client")
 public final class DpClientEngine implements InferenceEngine {
@@ -80,6 +92,14 @@ public final class DpClientEngine implements InferenceEngine {
     private final long silenceNanos;
     private final Thread receiver;
     private volatile boolean stopping;
+    /** The coordinator link, or null without a coordinator; owned here (closed in deactivate). */
+    private final CoordinatorClient coordinator;
+    private final Thread coordinatorReceiver;
+    /** True for MoE models: ranks step in lockstep and requests carry waves (spec 3.4). */
+    private final boolean lockstep;
+    /** The coordinator's latest wave and running state (spec 3.4); optimistic: set running on FIRST_REQ. */
+    private volatile int currentWave;
+    private final AtomicBoolean enginesRunning = new AtomicBoolean();
 
     @Activate
     public DpClientEngine(@Reference(name = "group") DpGroup group,
@@ -97,11 +117,18 @@ public final class DpClientEngine implements InferenceEngine {
         this.card = new ModelCard(served, config.model(), facts.maxModelLen(), facts.vocabSize(), facts.modelType(),
                 System.currentTimeMillis() / 1000);
         this.balancer = new LoadBalancer(size);
-        LOG.log(Level.INFO, size + " DP engines ready (" + facts.modelType() + ", max_model_len " + facts.maxModelLen()
-                + "); ranks run independently" + (facts.moe() ? " (MoE model: waves and dummy batches arrive with"
-                + " expert parallelism; until then every rank computes all experts)" : ""));
+        String coord = config.coordinator_front_end_address();
+        this.coordinator = coord.isBlank() ? null : new CoordinatorClient(coord, group.keys(),
+                new dev.dpserve.transport.ProtocolCodec(dev.dpserve.transport.ProtocolLimits.defaults()));
+        this.lockstep = facts.moe() && coordinator != null && size > 1;
+        LOG.log(Level.INFO, size + " DP engines ready (" + facts.modelType() + ", max_model_len " + facts.maxModelLen() + "); "
+                + (lockstep ? "MoE model: ranks step in lockstep (waves, dummy batches; coordinator at " + coord + ")"
+                : "ranks run independently" + (coordinator != null ? " (coordinator at " + coord + ")" : "")));
         this.receiver = Thread.ofPlatform().name("dp-client-receive").daemon().unstarted(this::receiveLoop);
         receiver.start();
+        this.coordinatorReceiver = coordinator == null ? null
+                : Thread.ofPlatform().name("dp-client-coordinator").daemon().unstarted(this::coordinatorLoop);
+        if (coordinatorReceiver != null) coordinatorReceiver.start();
     }
 
     private static Tokenizer loadTokenizer(Path dir, List<TokenizerFactory> factories) throws IOException {
@@ -127,13 +154,23 @@ public final class DpClientEngine implements InferenceEngine {
                     "max_tokens");
         }
         if (stopping) throw new EngineUnavailableException("the server is shutting down");
+        if (lockstep) {
+            // MoE ranks step together: without one of them the others would stall in their first exchange.
+            for (Rank r : ranks) {
+                if (r.deadReason != null) throw new EngineUnavailableException("the MoE DP group cannot step without rank "
+                        + r.index + ": " + r.deadReason);
+            }
+        }
         int rank = balancer.pick(r -> ranks[r].deadReason == null);
         if (rank < 0) throw new EngineUnavailableException("no DP engine is alive: " + unhealthyReason());
         if (!inFlight.add(request.requestId(), rank, listener)) {
             throw new InvalidRequestException("request id " + request.requestId() + " is already in flight", "request_id");
         }
+        int wave = currentWave;
         try {
-            connection.send(rank, AddRequest.of(request, 0, 0));
+            connection.send(rank, AddRequest.of(request, 0, wave));
+            // A request to a group we believe paused: the coordinator wakes the other ranks (spec 3.4 step 3).
+            if (lockstep && enginesRunning.compareAndSet(false, true)) sendFirstRequest(rank, wave);
         } catch (ProtocolException e) {
             inFlight.remove(request.requestId());
             throw new InvalidRequestException(e.getMessage(), "prompt");
@@ -141,6 +178,48 @@ public final class DpClientEngine implements InferenceEngine {
             inFlight.remove(request.requestId());
             throw e;
         }
+    }
+
+    private void sendFirstRequest(int rank, int wave) {
+        try {
+            coordinator.sendFirstRequest(new FirstRequest(rank, wave));
+        } catch (ProtocolException | RuntimeException e) {
+            LOG.log(Level.WARNING, "could not tell the coordinator about a request for paused DP rank " + rank + ": " + e.getMessage());
+        }
+    }
+
+    /** Applies the coordinator's publications: wave state always, per-rank counts when present (spec 4.4). */
+    private void coordinatorLoop() {
+        while (!stopping) {
+            try {
+                CoordinatorStats p = coordinator.receiveLatest(RECEIVE_POLL);
+                if (p == null) continue;
+                currentWave = p.currentWave();
+                enginesRunning.set(p.enginesRunning());
+                if (p.counts() != null) {
+                    for (int r = 0; r < Math.min(ranks.length, p.counts().size()); r++) {
+                        RankLoad load = p.counts().get(r);
+                        balancer.update(r, load.waiting(), load.running());
+                    }
+                }
+            } catch (RuntimeException e) {
+                if (stopping) return;
+                LOG.log(Level.ERROR, "DP client coordinator loop: " + e, e);
+            }
+        }
+    }
+
+    /** The coordinator's wave as this front end knows it (tests, status). */
+    int currentWave() { return currentWave; }
+
+    @Override
+    public List<WaveStats> rankWaveStats() {
+        List<WaveStats> out = new ArrayList<>();
+        for (Rank r : ranks) {
+            WaveStats w = r.stats.wave();
+            if (w != null) out.add(w);
+        }
+        return out;
     }
 
     @Override
@@ -275,9 +354,11 @@ public final class DpClientEngine implements InferenceEngine {
         stopping = true;
         try {
             receiver.join(2000);
+            if (coordinatorReceiver != null) coordinatorReceiver.join(2000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (coordinator != null) coordinator.close();
         for (InFlightRequests.Entry e : inFlight.removeAll()) deliver(e, abortOutput(e.requestId(), "the server is shutting down"));
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.transport.dp;
 
+import dev.dpserve.transport.ClusterKeys;
 import dev.dpserve.api.protocol.EngineReady;
 import dev.dpserve.transport.FrontEndConnection;
 
@@ -14,8 +15,9 @@ import java.util.Map;
  *
  * @param connection owned by the starter: it is closed after this service is unregistered
  * @param ready      READY by rank, for ranks 0..N-1
+ * @param keys       the cluster key the group's sockets use, or null (plain loopback)
  */
-record DpGroup(FrontEndConnection connection, Map<Integer, EngineReady> ready, DpClientConfig config) {
+record DpGroup(FrontEndConnection connection, Map<Integer, EngineReady> ready, DpClientConfig config, ClusterKeys keys) {
     DpGroup {
         ready = Map.copyOf(ready);
     }

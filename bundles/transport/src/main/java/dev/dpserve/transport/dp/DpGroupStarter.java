@@ -4,6 +4,7 @@ package dev.dpserve.transport.dp;
 import dev.dpserve.api.protocol.EngineInit;
 import dev.dpserve.api.protocol.EngineReady;
 import dev.dpserve.transport.ClusterKeys;
+import dev.dpserve.transport.LaunchContext;
 import dev.dpserve.transport.EngineHandshakeServer;
 import dev.dpserve.transport.EngineHandshakeServer.ExpectedEngine;
 import dev.dpserve.transport.Endpoints;
@@ -19,7 +20,10 @@ import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.metatype.annotations.Designate;
 
+import java.io.IOException;
 import java.lang.System.Logger.Level;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.Hashtable;
 import java.util.List;
@@ -54,6 +58,7 @@ public final class DpGroupStarter {
     private final ProtocolCodec codec = new ProtocolCodec(ProtocolLimits.defaults());
     private final BundleContext context;
     private final Map<String, String> endpoints;
+    private final ClusterKeys keys;
     private final FrontEndConnection connection;
     private final EngineHandshakeServer handshake;
     private final Thread startup;
@@ -73,6 +78,7 @@ public final class DpGroupStarter {
             failed(e.getMessage(), Map.of());
             throw e;
         }
+        this.keys = keys;
         try {
             this.connection = new FrontEndConnection(config.data_parallel_address(), keys, codec);
         } catch (RuntimeException e) {
@@ -105,15 +111,26 @@ public final class DpGroupStarter {
         int size = config.data_parallel_size();
         int local = config.data_parallel_size_local() < 0 ? size : Math.min(size, config.data_parallel_size_local());
         List<ExpectedEngine> expected = IntStream.range(0, size).mapToObj(r -> new ExpectedEngine(r, r < local)).toList();
+        String control = config.coordinator_engine_control_address().isBlank() ? null : config.coordinator_engine_control_address();
+        String output = control == null ? null : config.coordinator_engine_output_address();
+        List<String> groupEndpoints;
+        try {
+            groupEndpoints = size > 1 ? List.of(Endpoints.tcp(config.data_parallel_address(), config.dp_group_port() > 0
+                    ? config.dp_group_port() : freePort(config.data_parallel_address()))) : List.of();
+        } catch (IOException e) {
+            LOG.log(Level.ERROR, "data-parallel startup failed: no free port for the DP group on " + config.data_parallel_address()
+                    + ": " + e.getMessage());
+            return;
+        }
         EngineInit init = new EngineInit(size, List.of(connection.requestEndpoint()), List.of(connection.outputEndpoint()),
-                null, null, List.of());
+                control, output, groupEndpoints);
         LOG.log(Level.INFO, "waiting up to " + config.startup_timeout_seconds() + " s for " + size + " DP engines on " + rpc
                 + (local < size ? " (ranks " + local + ".." + (size - 1) + " from headless nodes)" : ""));
         try {
             Map<Integer, EngineReady> ready = handshake.awaitEngines(expected, hello -> init,
                     Duration.ofSeconds(config.startup_timeout_seconds()));
             connection.awaitEngines(ready.keySet(), Duration.ofSeconds(30));
-            DpGroup group = new DpGroup(connection, ready, config);
+            DpGroup group = new DpGroup(connection, ready, config, keys);
             Hashtable<String, Object> props = new Hashtable<>();
             props.put("dpserve.dp.size", size);
             synchronized (this) {
@@ -135,6 +152,13 @@ public final class DpGroupStarter {
                 LOG.log(Level.ERROR, "data-parallel startup failed", e);
                 failed(String.valueOf(e), endpoints);
             }
+        }
+    }
+
+    /** A port free on {@code host} now (rank 0 binds it moments later; the race is the usual one of port 0). */
+    private static int freePort(String host) throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(host))) {
+            return s.getLocalPort();
         }
     }
 

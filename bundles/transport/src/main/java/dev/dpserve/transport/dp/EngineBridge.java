@@ -5,6 +5,12 @@ import dev.dpserve.api.engine.EngineStats;
 import dev.dpserve.api.engine.FinishReason;
 import dev.dpserve.api.engine.InferenceEngine;
 import dev.dpserve.api.engine.ModelCard;
+import dev.dpserve.api.engine.WaveStats;
+import dev.dpserve.api.parallel.Communicator;
+import dev.dpserve.api.parallel.CommunicatorFactory;
+import dev.dpserve.api.parallel.GroupSpec;
+import dev.dpserve.api.parallel.LockstepEngine;
+import dev.dpserve.api.parallel.WaveEvents;
 import dev.dpserve.api.protocol.AbortRequests;
 import dev.dpserve.api.protocol.AddRequest;
 import dev.dpserve.api.protocol.EngineInit;
@@ -19,6 +25,7 @@ import dev.dpserve.api.protocol.StartDpWave;
 import dev.dpserve.api.protocol.UtilityCall;
 import dev.dpserve.api.protocol.UtilityResult;
 import dev.dpserve.transport.ClusterKeys;
+import dev.dpserve.transport.LaunchContext;
 import dev.dpserve.transport.EngineConnection;
 import dev.dpserve.transport.EngineHandshakeClient;
 import dev.dpserve.transport.Endpoints;
@@ -53,8 +60,10 @@ import java.util.concurrent.TimeUnit;
  * exports per-rank metrics from them). While idle it still reports stats every
  * {@code heartbeat_millis}: that is how the head notices a rank whose process is gone.
  *
- * <p>Ranks run independently: no waves, no dummy batches, wave starts are ignored (this phase has
- * no expert parallelism, so every rank computes the full model).
+ * <p>Dense models: ranks run independently (no waves, no dummy batches; wave starts are ignored),
+ * but still report their counts to the coordinator. MoE models with N > 1: the engine joins the DP
+ * group's communicator and steps in lockstep ({@link LockstepEngine}); ADDs carry their wave to
+ * it, START_DP_WAVE is handed over, and its wave_complete / start_wave go to the coordinator.
  *
  * <p>Threads: an input thread (handshake, then the receive loop) and an output thread (the only
  * sender on the output sockets); the engine's listener only enqueues. Sockets are opened in
@@ -75,7 +84,8 @@ public final class EngineBridge {
     private final int rank;
     private final BundleContext context;
     private final ProtocolCodec codec = new ProtocolCodec(ProtocolLimits.defaults());
-    private final BlockingQueue<RequestDelta> deltas = new LinkedBlockingQueue<>();
+    /** What the output thread sends: {@link RequestDelta}s for the front end, {@link EngineOutputs} for the coordinator. */
+    private final BlockingQueue<Object> deltas = new LinkedBlockingQueue<>();
     private final ConcurrentLinkedQueue<UtilityResult> utilityResults = new ConcurrentLinkedQueue<>();
     private final ClusterKeys keys;
     private final EngineHandshakeClient handshake;
@@ -83,12 +93,18 @@ public final class EngineBridge {
     private volatile Thread output;
     private volatile EngineConnection connection;
     private volatile boolean stopping;
+    private final CommunicatorFactory communicators;
+    /** Set once this rank stepped in lockstep with its DP group (MoE, N > 1); null when it runs independently. */
+    private volatile LockstepEngine lockstep;
+    private boolean reportedDead; // output thread only
 
     @Activate
     public EngineBridge(EngineBridgeConfig config,
                         @Reference(name = "engine", target = "(dpserve.engine.kind=inprocess)") InferenceEngine engine,
+                        @Reference(name = "communicators") CommunicatorFactory communicators,
                         BundleContext context) {
         this.engine = engine;
+        this.communicators = communicators;
         this.context = context;
         this.config = config;
         this.rank = config.dp_rank();
@@ -116,6 +132,7 @@ public final class EngineBridge {
             EngineConnection c = new EngineConnection(rank, init, keys, codec);
             connection = c;
             c.awaitCoordinatorReady(Duration.ofSeconds(config.handshake_timeout_seconds()));
+            joinLockstepGroup(init);
             Thread out = Thread.ofPlatform().name("dp" + rank + "-output").daemon().unstarted(() -> runOutput(c));
             output = out;
             out.start();
@@ -126,8 +143,8 @@ public final class EngineBridge {
             LaunchContext.report(context, stateFile(), Map.of("state", "ready", "rank", rank,
                     "nodeAddress", config.node_address(), "kvBlocks", s.kvBlocksTotal()));
             LOG.log(Level.INFO, "DP rank " + rank + " is ready (" + s.kvBlocksTotal() + " KV blocks); serving "
-                    + init.requestAddresses() + (config.moe() ? "; MoE model: ranks run independently until expert"
-                    + " parallelism brings waves and dummy batches" : ""));
+                    + init.requestAddresses() + (lockstep != null ? "; MoE model: lockstep with the DP group (waves, dummy"
+                    + " batches)" : init.dataParallelSize() > 1 ? "; runs independently of the other ranks" : ""));
             while (!stopping) {
                 EngineInput in = c.receive(RECEIVE_POLL);
                 if (in != null) handle(in);
@@ -148,6 +165,42 @@ public final class EngineBridge {
     private String stateFile() { return "engine-" + rank; }
 
     /**
+     * MoE with N > 1 and a coordinator: every rank must run each forward together (spec 4.1), so
+     * the engine joins the DP group's communicator (rank 0 binds the endpoint the head chose, the
+     * others connect; this returns once all have joined) and switches to its lockstep loop. Wave
+     * events go to the coordinator through the output thread.
+     */
+    private void joinLockstepGroup(EngineInit init) throws HandshakeException {
+        if (!config.moe() || init.dataParallelSize() < 2 || !init.hasCoordinator()) return;
+        if (!(engine instanceof LockstepEngine l)) {
+            LOG.log(Level.WARNING, "DP rank " + rank + ": the engine cannot step in lockstep; running independently");
+            return;
+        }
+        if (init.dpGroupEndpoints().isEmpty()) {
+            throw new HandshakeException("DP rank " + rank + ": MoE with data parallelism needs the DP group endpoint, the head sent none");
+        }
+        GroupSpec spec = new GroupSpec(rank, init.dataParallelSize(), init.dpGroupEndpoints(),
+                Duration.ofSeconds(Math.max(1, config.collective_timeout_seconds())),
+                Duration.ofSeconds(config.handshake_timeout_seconds()),
+                keys == null ? null : keys.publicKey(), keys == null ? null : keys.secretKey());
+        Communicator group;
+        try {
+            group = communicators.join(spec);
+        } catch (RuntimeException e) {
+            throw new HandshakeException("DP rank " + rank + ": cannot join the DP group at " + init.dpGroupEndpoints() + ": " + e.getMessage());
+        }
+        l.joinGroup(group, new WaveEvents() {
+            @Override
+            public void waveComplete(int wave) { deltas.add(EngineOutputs.ofWaveComplete(rank, wave)); }
+
+            @Override
+            public void startWave(int wave) { deltas.add(EngineOutputs.ofStartWave(rank, wave)); }
+        });
+        lockstep = l;
+        LOG.log(Level.INFO, "DP rank " + rank + " joined its DP group of " + init.dataParallelSize() + " at " + init.dpGroupEndpoints());
+    }
+
+    /**
      * An engine that could not join its head has nothing to do: it stops its framework, so the
      * process exits (with status 1) and its launcher learns that the rank failed to join.
      */
@@ -164,6 +217,8 @@ public final class EngineBridge {
         switch (in) {
             case AddRequest add -> {
                 String id = add.requestId();
+                LockstepEngine l = lockstep;
+                if (l != null) l.requestWave(add.currentWave()); // queued right before the request (spec 4.3)
                 try {
                     engine.submit(add.toEngineRequest(), out -> deltas.add(RequestDelta.of(out, 0)));
                 } catch (RuntimeException e) {
@@ -174,7 +229,11 @@ public final class EngineBridge {
             }
             case AbortRequests abort -> abort.requestIds().forEach(engine::abort);
             case UtilityCall call -> utilityResults.add(utility(call));
-            case StartDpWave wave -> LOG.log(Level.DEBUG, "DP rank " + rank + ": ignored " + wave + " (ranks run independently)");
+            case StartDpWave wave -> {
+                LockstepEngine l = lockstep;
+                if (l != null) l.startWave(wave.wave(), wave.excludeRank());
+                else LOG.log(Level.DEBUG, "DP rank " + rank + ": ignored " + wave + " (ranks run independently)");
+            }
         }
     }
 
@@ -189,16 +248,29 @@ public final class EngineBridge {
 
     private void runOutput(EngineConnection c) {
         long heartbeat = Math.max(50, config.heartbeat_millis());
+        long lastCounts = -1; // (running, waiting) last sent to the coordinator
         try {
             while (!stopping || !deltas.isEmpty()) {
-                List<RequestDelta> batch = new ArrayList<>();
-                RequestDelta first = deltas.poll(heartbeat, TimeUnit.MILLISECONDS);
-                if (first != null) batch.add(first);
-                deltas.drainTo(batch, MAX_BATCH - batch.size());
+                List<Object> items = new ArrayList<>();
+                Object first = deltas.poll(heartbeat, TimeUnit.MILLISECONDS);
+                if (first != null) items.add(first);
+                deltas.drainTo(items, MAX_BATCH - items.size());
+                List<RequestDelta> batch = new ArrayList<>(items.size());
+                for (Object o : items) {
+                    if (o instanceof RequestDelta d) batch.add(d);
+                    else if (o instanceof EngineOutputs e) c.sendToCoordinator(e); // wave events: at once
+                }
                 List<String> finished = batch.stream().filter(RequestDelta::finished).map(RequestDelta::requestId).toList();
+                SchedulerStats stats = schedulerStats();
                 // Stats ride on every batch: the head's load counts and metrics are as fresh as the outputs.
-                c.send(0, new EngineOutputs(rank, batch, schedulerStats(), finished, ProtocolMessage.NONE,
+                c.send(0, new EngineOutputs(rank, batch, stats, finished, ProtocolMessage.NONE,
                         ProtocolMessage.NONE, utilityResults.poll()));
+                long counts = ((long) stats.running() << 32) | stats.waiting();
+                if (counts != lastCounts) { // the coordinator wants changes only (spec 4.2 step 3)
+                    c.sendToCoordinator(EngineOutputs.ofStats(rank, stats));
+                    lastCounts = counts;
+                }
+                reportLockstepFailure(c);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -207,11 +279,24 @@ public final class EngineBridge {
         }
     }
 
+    /** A rank that left lockstep cannot serve its group any more: the front end must stop using it. */
+    private void reportLockstepFailure(EngineConnection c) {
+        LockstepEngine l = lockstep;
+        String failure = l == null ? null : l.lockstepFailure();
+        if (failure != null && !reportedDead) {
+            reportedDead = true;
+            LOG.log(Level.ERROR, "DP rank " + rank + " is unusable: " + failure);
+            c.broadcastDead(failure);
+        }
+    }
+
     private SchedulerStats schedulerStats() {
         EngineStats s = engine.stats();
-        return new SchedulerStats(s.running(), s.waiting(), 0, 0, s.kvCacheUsage(), s.promptTokens(),
-                s.generationTokens(), s.finishedRequests(), s.steps(), s.prefixCacheQueries(), s.prefixCacheHits(),
-                s.preemptions());
+        LockstepEngine l = lockstep;
+        WaveStats w = l == null ? null : l.waveStats();
+        return new SchedulerStats(s.running(), s.waiting(), w == null ? 0 : w.stepCounter(), w == null ? 0 : w.currentWave(),
+                s.kvCacheUsage(), s.promptTokens(), s.generationTokens(), s.finishedRequests(), s.steps(),
+                s.prefixCacheQueries(), s.prefixCacheHits(), s.preemptions(), w);
     }
 
     @Deactivate

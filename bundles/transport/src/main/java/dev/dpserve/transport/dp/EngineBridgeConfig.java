@@ -36,6 +36,9 @@ public @interface EngineBridgeConfig {
     @AttributeDefinition(description = "True for models with expert layers (reported to the head)")
     boolean moe() default false;
 
+    @AttributeDefinition(description = "Seconds a DP-group collective waits for the slowest rank before this rank gives up (MoE lockstep)")
+    int collective_timeout_seconds() default 30;
+
     @AttributeDefinition(description = "Milliseconds between stats reports while idle (the front end's liveness signal)")
     int heartbeat_millis() default 1000;
 }

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-package dev.dpserve.transport.dp;
+package dev.dpserve.transport;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.dpserve.transport.ClusterKeys;
 import org.osgi.framework.BundleContext;
 
 import java.io.IOException;
@@ -44,13 +43,14 @@ public final class LaunchContext {
     }
 
     /**
-     * The deployment's cluster key, or null without {@value #CLUSTER_KEY_FILE}.
+     * The deployment's cluster key, or null without {@value #CLUSTER_KEY_FILE} (or without a
+     * context: components constructed by tests).
      *
      * @throws IllegalStateException naming the file and the problem if it cannot be loaded (the
      *                               launcher checked it at startup, so this means it changed since)
      */
     public static ClusterKeys clusterKeys(BundleContext context) {
-        String file = context.getProperty(CLUSTER_KEY_FILE);
+        String file = context == null ? null : context.getProperty(CLUSTER_KEY_FILE);
         if (file == null || file.isBlank()) return null;
         try {
             return ClusterKeys.load(Path.of(file));
@@ -61,10 +61,10 @@ public final class LaunchContext {
 
     /**
      * Writes {@code RUN_DIR/name.json} with {@code fields} plus {@code "pid"}; does nothing without
-     * a run directory. Failures are logged, never thrown: reporting must not break serving.
+     * a run directory (or without a context). Failures are logged, never thrown: reporting must not break serving.
      */
     public static void report(BundleContext context, String name, Map<String, ?> fields) {
-        String dir = context.getProperty(RUN_DIR);
+        String dir = context == null ? null : context.getProperty(RUN_DIR);
         if (dir == null || dir.isBlank()) return;
         Map<String, Object> out = new LinkedHashMap<>(fields);
         out.put("pid", ProcessHandle.current().pid());
