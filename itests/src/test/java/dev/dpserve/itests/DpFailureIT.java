@@ -157,8 +157,9 @@ public class DpFailureIT {
             pids.putAll(enginePids(head));
             String headLog = Files.readString(head.log);
             assertEquals(headLog, 1, headExit);
+            // Rank 0 connected but cannot be READY: the coordinator waits for every rank's subscription.
             assertTrue(headLog, headLog.contains("dpserve: data-parallel startup failed: DP engines did not join within 25 s on tcp://127.0.0.1:"
-                    + rpc + ": rank 1 (never connected)"));
+                    + rpc + ": rank 0 (connected, not ready: loading its model or waiting for the coordinator), rank 1 (never connected)"));
             assertTrue("the timeout error repeats the refusal:\n" + headLog, headLog.contains("; refused peers: refused a connection from"));
             assertFalse(headLog, headLog.contains("dpserve: serving"));
         } finally {
@@ -184,7 +185,8 @@ public class DpFailureIT {
             String headLog = Files.readString(head.log);
             assertEquals(headLog, 1, headExit);
             assertTrue(headLog, headLog.contains("dpserve: data-parallel startup failed: DP engines did not join within 20 s on tcp://127.0.0.1:"
-                    + rpc + ": rank 2 (never connected), rank 3 (never connected)."));
+                    + rpc + ": rank 0 (connected, not ready: loading its model or waiting for the coordinator), rank 1 (connected, not ready:"
+                    + " loading its model or waiting for the coordinator), rank 2 (never connected), rank 3 (never connected)."));
             assertEquals("the head started ranks 0 and 1: " + headPids, List.of(0, 1), List.copyOf(headPids.keySet()));
 
             int nodeExit = node.awaitExit(150);

@@ -189,11 +189,15 @@ public class WavesIT {
         Path model = TestSupport.fixture("deepseek-v3-tiny");
         JsonNode golden = JSON.readTree(model.resolve("golden.json").toFile());
         String rpcPort = Integer.toString(TestSupport.freePort());
+        // The node on its own loopback address and every link (handshake, requests, coordinator,
+        // DP group collectives) under the cluster key, as between real nodes.
+        Path key = TestSupport.keygen("waves-it");
         List<String> dp = List.of("--max-model-len", "512", "--data-parallel-size", "2", "--data-parallel-size-local", "1",
-                "--data-parallel-address", "127.0.0.1", "--data-parallel-rpc-port", rpcPort, "--data-parallel-startup-timeout", "240");
+                "--data-parallel-address", "127.0.0.1", "--data-parallel-rpc-port", rpcPort, "--data-parallel-startup-timeout", "240",
+                "--cluster-key-file", key.toString());
         List<String> nodeArgs = new ArrayList<>(List.of("--headless"));
         nodeArgs.addAll(dp);
-        nodeArgs.addAll(List.of("--data-parallel-start-rank", "1"));
+        nodeArgs.addAll(List.of("--data-parallel-start-rank", "1", "--data-parallel-node-address", "127.0.0.2"));
         List<ProcessHandle> children = new ArrayList<>();
         ServerProcess node = ServerProcess.startHeadless(model, "waves-headless-node.log", nodeArgs.toArray(String[]::new));
         ServerProcess head = null;
@@ -216,6 +220,12 @@ public class WavesIT {
 
             greedyMatchesGolden(server, golden, List.of(0, 1));
             awaitMetrics(server, "wave 1 to end on both ranks", x -> pausedAt(x, 2));
+            String headLog = Files.readString(head.log);
+            assertTrue(headLog, headLog.contains("engines (CurveZMQ with the cluster key)"));
+            assertTrue(headLog, headLog.contains("DP rank 0 joined its DP group of 2 at"));
+            assertTrue(headLog, headLog.matches("(?s).*DP rank 0 joined its DP group of 2 at \\S+ \\(CurveZMQ with the cluster key\\).*"));
+            String nodeLog = Files.readString(node.log);
+            assertTrue(nodeLog, nodeLog.contains("(CurveZMQ with the cluster key)"));
         } finally {
             try {
                 if (head != null) head.close();

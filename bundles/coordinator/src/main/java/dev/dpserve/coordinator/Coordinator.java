@@ -55,7 +55,8 @@ public final class Coordinator {
                         "frontEnds", sockets.frontEndPublishEndpoint()),
                 "socketTypes", Map.of("engineControl", "XPUB", "engineOutput", "PULL", "frontEnds", "XPUB"),
                 "curve", keys != null));
-        LOG.log(Level.INFO, "DP coordinator for " + n + " engines: wave control " + sockets.engineControlEndpoint()
+        LOG.log(Level.INFO, "DP coordinator for " + n + " engines" + (keys != null ? " (CurveZMQ with the cluster key)" : "")
+                + ": wave control " + sockets.engineControlEndpoint()
                 + ", engine stats " + sockets.engineOutputEndpoint() + ", front ends " + sockets.frontEndPublishEndpoint());
         this.loop = Thread.ofPlatform().name("dp-coordinator").daemon().unstarted(
                 () -> run(n, Duration.ofSeconds(config.startup_timeout_seconds())));

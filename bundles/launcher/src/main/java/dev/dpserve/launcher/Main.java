@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Set;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -185,8 +186,10 @@ public final class Main {
         client.put("data.parallel.rpc.port", o.dataParallelRpcPort);
         client.put("startup.timeout.seconds", o.dataParallelStartupTimeout);
         // The coordinator process (N > 1) binds ports chosen here, so the front end can hand them to the engines.
-        int[] coordinatorPorts = n > 1 ? freePorts(o.dataParallelAddress, 3) : null;
+        // So is the DP group's port (rank 0 binds it): all chosen together, so none collide.
+        int[] coordinatorPorts = n > 1 ? freePorts(o.dataParallelAddress, 4, Set.of(o.dataParallelRpcPort, o.port)) : null;
         if (n > 1) {
+            client.put("dp.group.port", coordinatorPorts[3]);
             client.put("coordinator.engine.control.address", tcp(o.dataParallelAddress, coordinatorPorts[0]));
             client.put("coordinator.engine.output.address", tcp(o.dataParallelAddress, coordinatorPorts[1]));
             client.put("coordinator.front.end.address", tcp(o.dataParallelAddress, coordinatorPorts[2]));
@@ -321,16 +324,20 @@ public final class Main {
         });
     }
 
-    /** {@code n} ports free on {@code host} now (the child binds them moments later). */
-    static int[] freePorts(String host, int n) throws IOException {
+    /**
+     * {@code n} ports free on {@code host} now (the child binds them moments later), none of them in
+     * {@code reserved}: ports this deployment binds later itself (the rpc and HTTP ports), which may
+     * well be free at this moment.
+     */
+    static int[] freePorts(String host, int n, Set<Integer> reserved) throws IOException {
         java.net.InetAddress address = java.net.InetAddress.getByName(host);
         List<java.net.ServerSocket> open = new ArrayList<>();
         try {
             int[] ports = new int[n];
-            for (int i = 0; i < n; i++) {
+            for (int i = 0; i < n; ) {
                 java.net.ServerSocket s = new java.net.ServerSocket(0, 1, address);
-                open.add(s);
-                ports[i] = s.getLocalPort();
+                open.add(s); // held open until all are chosen, so they differ from each other
+                if (!reserved.contains(s.getLocalPort())) ports[i++] = s.getLocalPort();
             }
             return ports;
         } finally {

@@ -258,7 +258,7 @@ public final class EngineHandshakeServer implements AutoCloseable {
         List<String> missing = new ArrayList<>();
         state.forEach((rank, s) -> {
             if (s == State.NEW) missing.add("rank " + rank + " (never connected)");
-            else if (s == State.CONNECTED) missing.add("rank " + rank + " (connected, model not ready)");
+            else if (s == State.CONNECTED) missing.add("rank " + rank + " (connected, not ready: loading its model or waiting for the coordinator)");
         });
         String refused = refusedPeers().isEmpty() ? "" : "; refused peers: " + refusedPeers().getLast();
         return "DP engines did not join within " + timeout.toSeconds() + " s on " + endpoint + ": " + String.join(", ", missing)

@@ -197,7 +197,8 @@ public final class EngineBridge {
             public void startWave(int wave) { deltas.add(EngineOutputs.ofStartWave(rank, wave)); }
         });
         lockstep = l;
-        LOG.log(Level.INFO, "DP rank " + rank + " joined its DP group of " + init.dataParallelSize() + " at " + init.dpGroupEndpoints());
+        LOG.log(Level.INFO, "DP rank " + rank + " joined its DP group of " + init.dataParallelSize() + " at " + init.dpGroupEndpoints()
+                + (keys != null ? " (CurveZMQ with the cluster key)" : ""));
     }
 
     /**
