@@ -200,6 +200,10 @@ public class ServerBundlesIT {
             assertTrue(auto, auto.contains("best score per op"));
             table = String.valueOf(session.execute("dpserve:backend"));
             assertTrue(table, table.contains("pinned: none") && java.util.regex.Pattern.compile("ATTENTION\\s+F32\\s+vector").matcher(table).find());
+
+            // the conformance kit inside the framework, on the registered vector backend
+            String kit = String.valueOf(session.execute("dpserve:conformance vector"));
+            assertTrue(kit, kit.startsWith("PASS backend vector: ") && kit.contains(" cases, 0 failed"));
         }
     }
 
