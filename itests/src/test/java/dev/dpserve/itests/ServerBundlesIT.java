@@ -182,6 +182,28 @@ public class ServerBundlesIT {
             assertEquals("the switch does not restart the engine", engine, service(dev.dpserve.api.engine.InferenceEngine.class));
             session.execute("dpserve:scheduler v1");
             awaitPolicy(engine, "v1");
+
+            // kernel backends: the table, a pin (the next steps run on the pinned backend), auto
+            String table = String.valueOf(session.execute("dpserve:backend"));
+            assertTrue(table, table.contains("backends: vector, java; pinned: none"));
+            assertTrue(table, java.util.regex.Pattern.compile("ATTENTION\\s+F32\\s+vector\\s+vector \\(100\\), java \\(0\\)").matcher(table).find());
+            assertTrue(table, java.util.regex.Pattern.compile("MATMUL\\s+BF16\\s+vector").matcher(table).find());
+            String pinned = String.valueOf(session.execute("dpserve:backend java"));
+            assertTrue(pinned, pinned.contains("'java' pinned"));
+            table = String.valueOf(session.execute("dpserve:backend"));
+            assertTrue(table, table.contains("pinned: java") && java.util.regex.Pattern.compile("ATTENTION\\s+F32\\s+java").matcher(table).find());
+            HttpURLConnection onJava = post("/v1/completions", "{\"model\":\"tiny\",\"prompt\":\"hello\",\"max_tokens\":3}");
+            assertEquals(200, onJava.getResponseCode());
+            String unknown = String.valueOf(session.execute("dpserve:backend nosuch"));
+            assertTrue(unknown, unknown.contains("no kernel backend named nosuch"));
+            String auto = String.valueOf(session.execute("dpserve:backend auto"));
+            assertTrue(auto, auto.contains("best score per op"));
+            table = String.valueOf(session.execute("dpserve:backend"));
+            assertTrue(table, table.contains("pinned: none") && java.util.regex.Pattern.compile("ATTENTION\\s+F32\\s+vector").matcher(table).find());
+
+            // the conformance kit inside the framework, on the registered vector backend
+            String kit = String.valueOf(session.execute("dpserve:conformance vector"));
+            assertTrue(kit, kit.startsWith("PASS backend vector: ") && kit.contains(" cases, 0 failed"));
         }
     }
 

@@ -7,7 +7,7 @@ import java.util.Arrays;
 public final class LmHead {
 
     private final float[] norm; // (hidden,)
-    private final double eps;
+    private final float eps;
     private final Linear head;  // (vocab, hidden)
     private final int vocab;
     private int rows;           // capacity of the buffers below
@@ -17,13 +17,13 @@ public final class LmHead {
 
     public LmHead(float[] norm, double eps, Linear head) {
         this.norm = norm;
-        this.eps = eps;
+        this.eps = (float) eps;
         this.head = head;
         this.vocab = head.weight().dim(0);
     }
 
     /** Per entry of the batch, the logits after its last token, or null where it wants none; x is (T, hidden). */
-    public float[][] logits(BatchLayout batch, float[] x) {
+    public float[][] logits(Kernels kernels, BatchLayout batch, float[] x) {
         float[][] out = new float[batch.size()][];
         int n = batch.withLogits();
         if (n == 0) return out;
@@ -38,8 +38,8 @@ public final class LmHead {
             int last = batch.first(e) + batch.count(e) - 1;
             if (batch.entry(e).wantLogits()) System.arraycopy(x, last * hidden, lastHidden, r++ * hidden, hidden);
         }
-        FloatOps.rmsNorm(lastHidden, norm, eps, lastNormed, n);
-        head.apply(lastNormed, n, logits);
+        kernels.rmsNorm(lastHidden, norm, eps, lastNormed, n);
+        head.apply(kernels, lastNormed, n, logits);
         for (int e = 0, r = 0; e < batch.size(); e++) {
             if (batch.entry(e).wantLogits()) out[e] = Arrays.copyOfRange(logits, r * vocab, ++r * vocab);
         }

@@ -79,6 +79,25 @@ public final class PagedKvStore {
         return new BatchLayout(batch);
     }
 
+    /** The block arrays by block id (null where never written), for {@link dev.dpserve.api.tensor.PagedAttention}. */
+    public float[][] blocks() {
+        return blocks;
+    }
+
+    public int blockSize() {
+        return blockSize;
+    }
+
+    /** Floats per token per layer: the slot stride inside a block. */
+    public int width() {
+        return width;
+    }
+
+    /** Where {@code layer}'s slots start inside a block. */
+    public int layerOffset(int layer) {
+        return layer * blockSize * width;
+    }
+
     /** Global slot of position {@code p}: block id × block size + offset in the block. */
     private long slot(int[] blockTable, int p) {
         return (long) blockTable[p / blockSize] * blockSize + p % blockSize;

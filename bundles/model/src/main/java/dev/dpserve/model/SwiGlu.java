@@ -14,10 +14,10 @@ public record SwiGlu(Linear gate,   // (inter, hidden)
      * {@code out (n, hidden) = down(silu(gate(x)) * up(x))} for x (n, hidden); {@code gateBuf} and
      * {@code upBuf} hold at least (n, intermediate) and are overwritten.
      */
-    public void apply(float[] x, int n, float[] gateBuf, float[] upBuf, float[] out) {
-        gate.apply(x, n, gateBuf);
-        up.apply(x, n, upBuf);
-        FloatOps.siluMul(gateBuf, upBuf, n * intermediate());
-        down.apply(gateBuf, n, out);
+    public void apply(Kernels kernels, float[] x, int n, float[] gateBuf, float[] upBuf, float[] out) {
+        gate.apply(kernels, x, n, gateBuf);
+        up.apply(kernels, x, n, upBuf);
+        kernels.siluMul(gateBuf, 0, upBuf, 0, n * intermediate());
+        down.apply(kernels, gateBuf, n, out);
     }
 }

@@ -8,7 +8,10 @@ import dev.dpserve.model.safetensors.SafetensorsCheckpoint;
 import dev.dpserve.model.safetensors.Tensors;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
-import java.util.function.Function;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
 
 /**
  * Takes a model's weights from a checkpoint with their shapes checked against the config: matrices
@@ -19,16 +22,15 @@ public final class WeightLoader {
 
     private final SafetensorsCheckpoint checkpoint;
     private final DType requested; // null: as stored
-    private final Function<DType, KernelBackend> kernelsFor;
+    private final Set<DType> matmulTypes = EnumSet.noneOf(DType.class);
     private final Arena arena;
     private long parameterCount;
     private long weightBytes;
 
     /** {@code requested} as {@link #requestedDtype} gives it; converted matrices are allocated in {@code arena}. */
-    public WeightLoader(SafetensorsCheckpoint checkpoint, DType requested, Function<DType, KernelBackend> kernelsFor, Arena arena) {
+    public WeightLoader(SafetensorsCheckpoint checkpoint, DType requested, Arena arena) {
         this.checkpoint = checkpoint;
         this.requested = requested;
-        this.kernelsFor = kernelsFor;
         this.arena = arena;
     }
 
@@ -77,12 +79,14 @@ public final class WeightLoader {
     /** {@code prefix.weight} (out, in) and, with {@code bias}, {@code prefix.bias} (out,). */
     public Linear linear(String prefix, int out, int in, boolean bias) {
         Tensor w = matrix(prefix + ".weight", out, in);
-        return new Linear(w, bias ? vector(prefix + ".bias", out) : null, kernelsFor.apply(w.dtype()));
+        matmulTypes.add(w.dtype());
+        return new Linear(w, bias ? vector(prefix + ".bias", out) : null);
     }
 
     /** A bias-free projection by an already loaded (or derived) weight. */
     public Linear linear(Tensor weight) {
-        return new Linear(weight, null, kernelsFor.apply(weight.dtype()));
+        matmulTypes.add(weight.dtype());
+        return new Linear(weight, null);
     }
 
     /** {@code prefix.gate_proj}, {@code up_proj} and {@code down_proj}. */
@@ -90,6 +94,14 @@ public final class WeightLoader {
         return new SwiGlu(linear(prefix + "gate_proj", intermediate, hidden, bias),
                 linear(prefix + "up_proj", intermediate, hidden, bias),
                 linear(prefix + "down_proj", hidden, intermediate, bias));
+    }
+
+    /** The kernel ops a model with these projections needs: MATMUL on each weight dtype handed out, plus {@code others}. */
+    public List<Kernels.Need> needs(KernelBackend.Op... others) {
+        List<Kernels.Need> out = new ArrayList<>();
+        for (DType t : matmulTypes) out.add(new Kernels.Need(KernelBackend.Op.MATMUL, t));
+        for (KernelBackend.Op op : others) out.add(Kernels.Need.of(op));
+        return List.copyOf(out);
     }
 
     public long parameterCount() {

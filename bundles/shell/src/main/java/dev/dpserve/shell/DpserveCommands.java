@@ -4,6 +4,7 @@ package dev.dpserve.shell;
 import dev.dpserve.api.engine.EngineStats;
 import dev.dpserve.api.engine.InferenceEngine;
 import dev.dpserve.api.engine.ModelCard;
+import dev.dpserve.api.tensor.KernelSelection;
 import java.io.IOException;
 import java.util.Collections;
 import java.util.Dictionary;
@@ -32,7 +33,8 @@ import org.osgi.service.component.annotations.ReferencePolicyOption;
         "osgi.command.function=models",
         "osgi.command.function=config",
         "osgi.command.function=scheduler",
-        "osgi.command.function=shutdown"})
+        "osgi.command.function=shutdown",
+        "osgi.command.function=backend"})
 public final class DpserveCommands {
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
@@ -47,6 +49,10 @@ public final class DpserveCommands {
             policyOption = ReferencePolicyOption.GREEDY)
     private volatile List<ServiceReference<SchedulingPolicy>> policies;
 
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    private volatile KernelSelection kernels;
+
     private final BundleContext context;
 
     @Activate
@@ -60,6 +66,42 @@ public final class DpserveCommands {
         // command's session can still print the answer.
         context.getBundle(0).stop();
         return "dpserve: shutting down";
+    }
+
+    @Descriptor("the kernel backend chosen per op and dtype, with the candidates and their scores")
+    public String backend() {
+        KernelSelection k = kernels;
+        if (k == null) return "no kernel selection (the model bundle is not active)";
+        StringBuilder sb = new StringBuilder();
+        sb.append("backends: ").append(k.backends().isEmpty() ? "(none registered)" : String.join(", ", k.backends()))
+                .append("; pinned: ").append(k.pinned().orElse("none (auto: best score per op)")).append('\n');
+        sb.append(String.format("%-14s %-5s %-10s %s%n", "op", "dtype", "chosen", "candidates (score)"));
+        for (KernelSelection.Choice c : k.choices()) {
+            StringBuilder cands = new StringBuilder();
+            for (KernelSelection.Candidate cand : c.candidates()) {
+                if (!cands.isEmpty()) cands.append(", ");
+                cands.append(cand.backend()).append(" (").append(cand.score()).append(')');
+            }
+            sb.append(String.format("%-14s %-5s %-10s %s%n", c.op(), c.dtype(), c.chosen() == null ? "-" : c.chosen(),
+                    cands.isEmpty() ? "-" : cands));
+        }
+        return sb.toString().stripTrailing();
+    }
+
+    @Descriptor("pin a kernel backend for every op it supports, or \"auto\" for the best score per op (next step)")
+    public String backend(@Descriptor("backend name (java, vector, native...) or auto") String name) {
+        KernelSelection k = kernels;
+        if (k == null) return "no kernel selection (the model bundle is not active)";
+        if (name.equals("auto")) {
+            k.unpin();
+            return "kernel backends: best score per op (takes effect at the next step)";
+        }
+        try {
+            k.pin(name);
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
+        return "kernel backend '" + name + "' pinned where it supports the op (takes effect at the next step)";
     }
 
     @Descriptor("the active scheduling policy and the registered ones")

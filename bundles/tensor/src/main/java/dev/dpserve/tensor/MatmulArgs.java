@@ -42,6 +42,29 @@ final class MatmulArgs {
         return k;
     }
 
+    /** Validates an int8 matmul call; returns K. */
+    static int checkInt8(byte[] q, int qOff, int n, float[] rowScale, Tensor w, int[] accBias, float[] colScale,
+                         float[] out, int outOff) {
+        if (w.rank() != 2 || w.dtype() != DType.I8) {
+            throw new IllegalArgumentException("int8 matmul weight " + w + " must be 2-D (M, K) I8");
+        }
+        int m = w.dim(0);
+        int k = w.dim(1);
+        if (n < 0 || qOff < 0 || outOff < 0) {
+            throw new IllegalArgumentException("negative n/offset: n=" + n + " qOff=" + qOff + " outOff=" + outOff);
+        }
+        if ((long) qOff + (long) n * k > q.length) {
+            throw new IllegalArgumentException("q too short: need " + ((long) qOff + (long) n * k) + ", have " + q.length);
+        }
+        if ((long) outOff + (long) n * m > out.length) {
+            throw new IllegalArgumentException("out too short: need " + ((long) outOff + (long) n * m) + ", have " + out.length);
+        }
+        if (colScale.length < m || accBias != null && accBias.length < m || rowScale != null && rowScale.length < n) {
+            throw new IllegalArgumentException("int8 matmul scales/bias shorter than (n=" + n + ", m=" + m + ")");
+        }
+        return k;
+    }
+
     /** Element {@code index} of a float weight, widened to F32. */
     static float weight(DType type, MemorySegment data, long index) {
         return switch (type) {

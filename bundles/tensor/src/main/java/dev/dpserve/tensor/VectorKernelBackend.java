@@ -3,6 +3,7 @@ package dev.dpserve.tensor;
 
 import dev.dpserve.api.tensor.DType;
 import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.api.tensor.PagedAttention;
 import dev.dpserve.api.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -34,6 +35,10 @@ import org.osgi.service.component.annotations.Deactivate;
  * and multiplied with four activation rows at a time, so a decode step at batch 8 reads the weights
  * once, as at batch 1. The calling thread works too; pool threads help with the remaining tasks.
  *
+ * <p>The other ops live in {@link VectorOps} (RMSNorm, softmax, SiLU·mul, RoPE),
+ * {@link VectorInt8Gemm} and {@link VectorAttention} (both over the same pool); top-k and int8
+ * quantization run the reference loops. The backend supports every op of the SPI.
+ *
  * <p>Lifecycle: DS creates the pool in {@link #activate()} and shuts it down in
  * {@link #deactivate()}; tests use {@link #VectorKernelBackend(int)} and {@link #close()}. Without
  * a pool (closed) calls still work, on the calling thread only. Weight segments must be readable
@@ -58,6 +63,9 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
     private static final long PARALLEL_MIN_WORK = 1L << 16;
     private static final int MIN_ROWS_PER_TASK = 16;
     private static final int TASKS_PER_THREAD = 4;
+
+    /** The ops that gain nothing from vectors here (top-k, quantization) run the reference loops. */
+    private static final JavaKernelBackend REFERENCE = new JavaKernelBackend();
 
     private volatile ExecutorService pool;
     private volatile int threads = 1;
@@ -113,7 +121,7 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
 
     @Override
     public boolean supports(Op op, DType weightType) {
-        return op == Op.MATMUL && MatmulArgs.isFloatWeight(weightType);
+        return REFERENCE.supports(op, weightType);
     }
 
     @Override
@@ -143,8 +151,51 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
         });
     }
 
+    @Override
+    public void matmulInt8(byte[] q, int qOff, int n, float[] rowScale, Tensor w, int[] accBias, float[] colScale,
+                           float[] out, int outOff) {
+        VectorInt8Gemm.matmul(pool, threads, q, qOff, n, rowScale, w, accBias, colScale, out, outOff);
+    }
+
+    @Override
+    public void quantizeRows(float[] x, int xOff, int rows, int k, byte[] q, int qOff, float[] scale, int scaleOff) {
+        REFERENCE.quantizeRows(x, xOff, rows, k, q, qOff, scale, scaleOff);
+    }
+
+    @Override
+    public void rmsNorm(float[] x, int xOff, int xStride, int rows, float[] weight, float eps,
+                        float[] out, int outOff, int outStride) {
+        VectorOps.rmsNorm(x, xOff, xStride, rows, weight, eps, out, outOff, outStride);
+    }
+
+    @Override
+    public void rope(float[] x, int off, int rows, int rowStride, int heads, int headStride, int rotaryDim,
+                     float[] cos, float[] sin, boolean interleaved) {
+        VectorOps.rope(x, off, rows, rowStride, heads, headStride, rotaryDim, cos, sin, interleaved);
+    }
+
+    @Override
+    public void softmax(float[] x, int off, int rows, int len, int stride) {
+        VectorOps.softmax(x, off, rows, len, stride);
+    }
+
+    @Override
+    public void siluMul(float[] gate, int gOff, float[] up, int uOff, int n) {
+        VectorOps.siluMul(gate, gOff, up, uOff, n);
+    }
+
+    @Override
+    public void attention(PagedAttention a) {
+        VectorAttention.attention(pool, threads, a);
+    }
+
+    @Override
+    public void topK(float[] x, int off, int len, int k, int[] idx, float[] val) {
+        REFERENCE.topK(x, off, len, k, idx, val);
+    }
+
     /** Runs tasks [0, count) on the caller plus up to {@code threads - 1} pool workers. */
-    private static void parallel(ExecutorService p, int threads, int count, IntConsumer task) {
+    static void parallel(ExecutorService p, int threads, int count, IntConsumer task) {
         AtomicInteger next = new AtomicInteger();
         CountDownLatch done = new CountDownLatch(count);
         AtomicReference<Throwable> failure = new AtomicReference<>();

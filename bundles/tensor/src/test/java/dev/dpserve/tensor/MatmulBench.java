@@ -11,7 +11,7 @@ import java.util.Arrays;
 /**
  * Matmul throughput of the backends on a decode-sized weight (not a unit test). Usage:
  * {@code java --add-modules jdk.incubator.vector -cp ... dev.dpserve.tensor.MatmulBench [M] [K]}.
- * Prints GB/s of weight traffic and GFLOP/s per batch size.
+ * Prints GB/s of weight traffic and GFLOP/s (GOP/s for the int8 GEMM) per batch size.
  */
 public final class MatmulBench {
 
@@ -32,6 +32,25 @@ public final class MatmulBench {
                     System.out.printf("vector %-4s n=%-3d %8.2f ms  %6.1f GB/s  %6.1f GFLOP/s%n", type, n, best * 1e3,
                             data.byteSize() / best / 1e9, 2.0 * n * m * k / best / 1e9);
                 }
+            }
+            // int8 weights and activations, int32 accumulation (W8A8), same shape
+            MemorySegment i8 = arena.allocate((long) m * k);
+            for (long i = 0; i < i8.byteSize(); i++) i8.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) (i % 251 - 125));
+            Tensor w8 = new Tensor("w8", DType.I8, new long[] {m, k}, i8);
+            float[] colScale = new float[m];
+            Arrays.fill(colScale, 0.01f);
+            for (int n : new int[] {1, 8, 64}) {
+                byte[] q = new byte[n * k];
+                Arrays.fill(q, (byte) 3);
+                float[] out = new float[n * m];
+                double best = Double.MAX_VALUE;
+                for (int r = 0; r < 30; r++) {
+                    long t0 = System.nanoTime();
+                    vector.matmulInt8(q, 0, n, null, w8, null, colScale, out, 0);
+                    best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+                }
+                System.out.printf("vector I8   n=%-3d %8.2f ms  %6.1f GB/s  %6.1f GOP/s%n", n, best * 1e3,
+                        i8.byteSize() / best / 1e9, 2.0 * n * m * k / best / 1e9);
             }
             if (m * (long) k <= 1 << 22) {
                 Tensor w = new Tensor("w", DType.F32, new long[] {m, k}, arena.allocate((long) m * k * 4));

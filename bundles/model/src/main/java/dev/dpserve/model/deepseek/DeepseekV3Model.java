@@ -6,10 +6,13 @@ import dev.dpserve.api.model.KvCacheLayout;
 import dev.dpserve.api.model.ModelInfo;
 import dev.dpserve.api.model.ModelSource;
 import dev.dpserve.api.tensor.DType;
-import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.api.tensor.KernelBackend.Op;
+import dev.dpserve.api.tensor.PagedAttention;
 import dev.dpserve.api.tensor.Tensor;
 import dev.dpserve.model.BatchLayout;
 import dev.dpserve.model.FloatOps;
+import dev.dpserve.model.KernelRegistry;
+import dev.dpserve.model.Kernels;
 import dev.dpserve.model.Linear;
 import dev.dpserve.model.LmHead;
 import dev.dpserve.model.PagedKvStore;
@@ -25,9 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.function.Function;
 import java.util.logging.Logger;
-import java.util.stream.IntStream;
 
 /**
  * The DeepSeek-V3 decoder (also DeepSeek-V2): token embedding, then per layer
@@ -81,6 +82,11 @@ public final class DeepseekV3Model implements CausalLm {
     // ---- paged MLA cache: per token and layer the normed latent ‖ the roped k_pe (cacheDim)
     private final PagedKvStore kv;
 
+    // ---- kernels: resolved once per forward step
+    private final KernelRegistry kernels;
+    private final List<Kernels.Need> needs;
+    private Kernels ops; // the current step's
+
     private AttentionForm attentionForm = AttentionForm.AUTO;
     private Scratch scratch;
     private boolean closed;
@@ -111,11 +117,11 @@ public final class DeepseekV3Model implements CausalLm {
     }
 
     /**
-     * Maps the checkpoint in {@code source.dir()} and builds the model. {@code kernelsFor} picks the
-     * kernel backend for a weight dtype. IllegalArgumentException for missing or misshapen tensors,
+     * Maps the checkpoint in {@code source.dir()} and builds the model. Each forward step runs on the
+     * kernels {@code kernels} resolves at its start. IllegalArgumentException for missing or misshapen tensors,
      * FP8 checkpoints and unsupported configurations.
      */
-    public static DeepseekV3Model load(ModelSource source, Function<DType, KernelBackend> kernelsFor) throws IOException {
+    public static DeepseekV3Model load(ModelSource source, KernelRegistry kernels) throws IOException {
         DeepseekV3Config config = DeepseekV3Config.from(source.config());
         rejectFp8(source.config().get("quantization_config"));
         DType requested = WeightLoader.requestedDtype(source.dtype());
@@ -127,7 +133,7 @@ public final class DeepseekV3Model implements CausalLm {
             throw e;
         }
         try {
-            return new DeepseekV3Model(config, checkpoint, requested, kernelsFor);
+            return new DeepseekV3Model(config, checkpoint, requested, kernels);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
@@ -146,16 +152,16 @@ public final class DeepseekV3Model implements CausalLm {
                 + "(--input-fp8-hf-path IN --output-bf16-hf-path OUT) and remove quantization_config from config.json";
     }
 
-    private DeepseekV3Model(DeepseekV3Config c, SafetensorsCheckpoint ckpt, DType requested,
-                            Function<DType, KernelBackend> kernelsFor) {
+    private DeepseekV3Model(DeepseekV3Config c, SafetensorsCheckpoint ckpt, DType requested, KernelRegistry kernels) {
         this.config = c;
         this.checkpoint = ckpt;
+        this.kernels = kernels;
         this.convertedWeights = Arena.ofShared();
         try {
             for (String name : ckpt.tensors().keySet()) {
                 if (name.endsWith("weight_scale_inv")) throw new IllegalArgumentException(fp8Message("tensor " + name));
             }
-            WeightLoader w = new WeightLoader(ckpt, requested, kernelsFor, convertedWeights);
+            WeightLoader w = new WeightLoader(ckpt, requested, convertedWeights);
             int h = c.hiddenSize();
             this.embedTokens = w.matrix("model.embed_tokens.weight", c.vocabSize(), h);
             this.layers = new Layer[c.numLayers()];
@@ -169,6 +175,7 @@ public final class DeepseekV3Model implements CausalLm {
             float[] finalNorm = w.vector("model.norm.weight", h);
             this.lmHead = new LmHead(finalNorm, c.rmsNormEps(), c.tieWordEmbeddings()
                     ? w.linear(embedTokens) : w.linear("lm_head", c.vocabSize(), h, false));
+            this.needs = w.needs(Op.RMS_NORM, Op.ROPE, Op.SILU_MUL, Op.ATTENTION, Op.TOP_K);
             logSkippedNextnLayers();
             this.invFreq = inverseFrequencies(c);
             DeepseekV3Config.RopeScaling s = c.ropeScaling();
@@ -212,10 +219,10 @@ public final class DeepseekV3Model implements CausalLm {
             long rowUk = (long) head * (nope + v);
             MemorySegment t = transpose(kvBW.data().asSlice(rowUk * kvLora * bytes, (long) nope * kvLora * bytes), nope, kvLora, bytes);
             ukT[head] = new Linear(new Tensor(kvBW.name() + "[W_UK^T head " + head + "]", kvBW.dtype(), new long[] {kvLora, nope}, t),
-                    null, kvB.kernels());
+                    null);
             MemorySegment rows = kvBW.data().asSlice((rowUk + nope) * kvLora * bytes, (long) v * kvLora * bytes);
             uv[head] = new Linear(new Tensor(kvBW.name() + "[W_UV head " + head + "]", kvBW.dtype(), new long[] {v, kvLora}, rows),
-                    null, kvB.kernels());
+                    null);
         }
         return new Attention(qA, qANorm, qB,
                 w.linear(p + "kv_a_proj_with_mqa", c.cacheDim(), h, bias),
@@ -351,28 +358,29 @@ public final class DeepseekV3Model implements CausalLm {
         BatchLayout batch = kv.prepare(entries, config.vocabSize());
         if (batch.size() == 0) return new float[0][];
         int total = batch.totalTokens();
+        ops = kernels.await(needs);
         Scratch s = scratch(total);
         Step step = new Step(batch);
         int hidden = config.hiddenSize();
-        double eps = config.rmsNormEps();
+        float eps = (float) config.rmsNormEps();
         batch.embed(embedTokens, s.x);
         FloatOps.ropeAngles(batch, invFreq, ropeMscale, s.cos, s.sin);
 
         for (int l = 0; l < layers.length; l++) {
             Layer layer = layers[l];
-            FloatOps.rmsNorm(s.x, layer.attnNorm(), eps, s.xb, total);
+            ops.rmsNorm(s.x, layer.attnNorm(), eps, s.xb, total);
             attention(l, layer.attn(), step, s);
             FloatOps.addInPlace(s.x, s.proj, total * hidden);
 
-            FloatOps.rmsNorm(s.x, layer.mlpNorm(), eps, s.xb, total);
+            ops.rmsNorm(s.x, layer.mlpNorm(), eps, s.xb, total);
             if (layer.moe() != null) {
                 moe(layer.moe(), total, s);
             } else {
-                layer.dense().apply(s.xb, total, s.gate, s.up, s.proj);
+                layer.dense().apply(ops, s.xb, total, s.gate, s.up, s.proj);
             }
             FloatOps.addInPlace(s.x, s.proj, total * hidden);
         }
-        return lmHead.logits(batch, s.x);
+        return lmHead.logits(ops, batch, s.x);
     }
 
     /** The entries of one forward call and which attention form each uses. */
@@ -408,23 +416,6 @@ public final class DeepseekV3Model implements CausalLm {
     }
 
     /**
-     * Interleaved (GPT-J) RoPE on {@code x[off, off + rope)} of token t: pairs (2i, 2i+1) turn by
-     * angle i. Hugging Face's checkpoint code de-interleaves q and k before a rotate_half RoPE,
-     * which permutes both alike and leaves every q·k unchanged.
-     */
-    private void rotate(float[] x, int off, Scratch s, int t) {
-        int half = invFreq.length;
-        for (int i = 0; i < half; i++) {
-            float c = s.cos[t * half + i];
-            float sn = s.sin[t * half + i];
-            float a = x[off + 2 * i];
-            float b = x[off + 2 * i + 1];
-            x[off + 2 * i] = a * c - b * sn;
-            x[off + 2 * i + 1] = b * c + a * sn;
-        }
-    }
-
-    /**
      * MLA for the normed input s.xb: projects queries and the latent, writes each token's
      * {@code [norm(latent) ‖ rope(k_pe)]} to its slot, attends causally per entry in the entry's
      * form and leaves {@code o_proj} of the result in s.proj.
@@ -438,30 +429,36 @@ public final class DeepseekV3Model implements CausalLm {
         int nope = c.qkNopeHeadDim();
         int lora = c.kvLoraRank();
         int cd = c.cacheDim();
-        double eps = c.rmsNormEps();
+        float eps = (float) c.rmsNormEps();
         if (a.qA() != null) {
-            a.qA().apply(s.xb, total, s.qLatent);
-            FloatOps.rmsNorm(s.qLatent, a.qANorm(), eps, s.qLatent, total);
-            a.qB().apply(s.qLatent, total, s.q);
+            a.qA().apply(ops, s.xb, total, s.qLatent);
+            ops.rmsNorm(s.qLatent, a.qANorm(), eps, s.qLatent, total);
+            a.qB().apply(ops, s.qLatent, total, s.q);
         } else {
-            a.qB().apply(s.xb, total, s.q);
+            a.qB().apply(ops, s.xb, total, s.q);
         }
-        a.kvA().apply(s.xb, total, s.kvA);
-        FloatOps.rmsNorm(s.kvA, 0, cd, total, a.kvANorm(), eps, s.kvA, 0, cd);
-        for (int t = 0; t < total; t++) {
-            rotate(s.kvA, t * cd + lora, s, t);
-            for (int h = 0; h < heads; h++) rotate(s.q, (t * heads + h) * qHead + nope, s, t);
-        }
+        a.kvA().apply(ops, s.xb, total, s.kvA);
+        ops.rmsNorm(s.kvA, 0, cd, total, a.kvANorm(), eps, s.kvA, 0, cd);
+        // interleaved (GPT-J) RoPE: pairs (2i, 2i+1) turn by angle i. Hugging Face's checkpoint code
+        // de-interleaves q and k before a rotate_half RoPE, which permutes both alike and leaves
+        // every q·k unchanged.
+        int rope = c.qkRopeHeadDim();
+        ops.rope(s.kvA, lora, total, cd, 1, 0, rope, s.cos, s.sin, true);
+        ops.rope(s.q, nope, total, heads * qHead, heads, qHead, rope, s.cos, s.sin, true);
         for (int i = 0; i < batch.size(); i++) {
             int[] table = batch.entry(i).blockTable();
             for (int j = 0; j < batch.count(i); j++) kv.write(layer, table, batch.start(i) + j, s.kvA, (batch.first(i) + j) * cd);
         }
         if (step.absorbedTokens > 0) absorbedAttention(layer, a, step, s);
         if (step.absorbedTokens < total) expandedAttention(layer, a, step, s);
-        a.o().apply(s.att, total, s.proj);
+        a.o().apply(ops, s.att, total, s.proj);
     }
 
-    /** Attention in latent space for the absorbed entries; writes their rows of s.att. */
+    /**
+     * Attention in latent space for the absorbed entries; writes their rows of s.att. Per head the
+     * query becomes {@code [q_nope·W_UK ‖ q_pe]}, which attends over the cache itself (keys
+     * {@code [latent ‖ k_pe]}, values the latent: the MLA form of the kernels' paged attention).
+     */
     private void absorbedAttention(int layer, Attention a, Step step, Scratch s) {
         DeepseekV3Config c = config;
         BatchLayout batch = step.batch;
@@ -469,7 +466,9 @@ public final class DeepseekV3Model implements CausalLm {
         int heads = c.numHeads();
         int qHead = c.qHeadDim();
         int nope = c.qkNopeHeadDim();
+        int rope = c.qkRopeHeadDim();
         int lora = c.kvLoraRank();
+        int cd = c.cacheDim();
         int v = c.vHeadDim();
         int n = step.absorbedTokens;
         int[] tokenOf = new int[n];     // absorbed row -> batch token
@@ -479,91 +478,56 @@ public final class DeepseekV3Model implements CausalLm {
             if (!step.absorb[i]) continue;
             for (int j = 0; j < batch.count(i); j++) tokenOf[r++] = batch.first(i) + j;
         }
-        // q_nope·W_UK per head, for all absorbed tokens in one matmul: (n, nope) -> (n, lora)
+        // q_nope·W_UK per head, for all absorbed tokens in one matmul: (n, nope) -> (n, lora); then q_pe
         for (int h = 0; h < heads; h++) {
             for (int r = 0; r < n; r++) System.arraycopy(s.q, (tokenOf[r] * heads + h) * qHead, s.gatherIn, r * nope, nope);
-            a.ukT()[h].apply(s.gatherIn, n, s.gatherOut);
-            for (int r = 0; r < n; r++) System.arraycopy(s.gatherOut, r * lora, s.qAbsorbed, (r * heads + h) * lora, lora);
+            a.ukT()[h].apply(ops, s.gatherIn, n, s.gatherOut);
+            for (int r = 0; r < n; r++) {
+                int q = (r * heads + h) * cd;
+                System.arraycopy(s.gatherOut, r * lora, s.qAbsorbed, q, lora);
+                System.arraycopy(s.q, (tokenOf[r] * heads + h) * qHead + nope, s.qAbsorbed, q + lora, rope);
+            }
         }
-        long work = 0;
         for (int i = 0; i < e; i++) {
-            if (step.absorb[i]) work += (long) batch.count(i) * (batch.start(i) + batch.count(i));
+            if (!step.absorb[i]) continue;
+            int row = rowOfEntry[i] * heads;
+            ops.attention(new PagedAttention(s.qAbsorbed, row * cd, heads * cd, cd, batch.count(i), heads, 1, cd, lora,
+                    kv.blocks(), batch.entry(i).blockTable(), kv.blockSize(), kv.layerOffset(layer), kv.width(),
+                    0, 0, 0, 0, batch.start(i), 0, softmaxScale,
+                    s.latentOut, row * lora, heads * lora, lora));
         }
-        IntStream tasks = IntStream.range(0, e * heads);
-        // a hand-off to the common pool only pays off for long contexts
-        if (work * heads * (2L * lora) > (1 << 20)) tasks = tasks.parallel();
-        tasks.forEach(task -> {
-            int i = task / heads;
-            if (step.absorb[i]) attendLatent(layer, task % heads, batch, i, rowOfEntry[i], s);
-        });
         // W_UV per head: (n, lora) -> (n, v)
         for (int h = 0; h < heads; h++) {
             for (int r = 0; r < n; r++) System.arraycopy(s.latentOut, (r * heads + h) * lora, s.gatherIn, r * lora, lora);
-            a.uv()[h].apply(s.gatherIn, n, s.gatherOut);
+            a.uv()[h].apply(ops, s.gatherIn, n, s.gatherOut);
             for (int r = 0; r < n; r++) System.arraycopy(s.gatherOut, r * v, s.att, (tokenOf[r] * heads + h) * v, v);
         }
     }
 
     /**
-     * One head of entry i in latent space, its queries at absorbed rows from r0: keys
-     * {@code [latent ‖ k_pe]} (cacheDim), values the latent, both read through the block table.
-     */
-    private void attendLatent(int layer, int h, BatchLayout batch, int i, int r0, Scratch s) {
-        DeepseekV3Config c = config;
-        int heads = c.numHeads();
-        int qHead = c.qHeadDim();
-        int nope = c.qkNopeHeadDim();
-        int rope = c.qkRopeHeadDim();
-        int lora = c.kvLoraRank();
-        int[] table = batch.entry(i).blockTable();
-        int start = batch.start(i);
-        int n = batch.count(i);
-        int t0 = batch.first(i);
-        float[] scores = new float[start + n];
-        for (int j = 0; j < n; j++) {
-            int pos = start + j;
-            int qAbs = ((r0 + j) * heads + h) * lora;
-            int qPe = ((t0 + j) * heads + h) * qHead + nope;
-            for (int p = 0; p <= pos; p++) {
-                float[] block = kv.block(table, p);
-                int k = kv.offset(layer, p);
-                float dot = 0f;
-                for (int d = 0; d < lora; d++) dot += s.qAbsorbed[qAbs + d] * block[k + d];
-                for (int d = 0; d < rope; d++) dot += s.q[qPe + d] * block[k + lora + d];
-                scores[p] = dot * softmaxScale;
-            }
-            FloatOps.softmax(scores, 0, pos + 1);
-            Arrays.fill(s.latentOut, qAbs, qAbs + lora, 0f);
-            for (int p = 0; p <= pos; p++) {
-                float w = scores[p];
-                float[] block = kv.block(table, p);
-                int k = kv.offset(layer, p);
-                for (int d = 0; d < lora; d++) s.latentOut[qAbs + d] += w * block[k + d];
-            }
-        }
-    }
-
-    /**
      * Standard multi-head attention for the expanded entries: kv_b_proj of every context latent of
-     * all these entries in one matmul, then per (entry, head) attention with keys
-     * {@code [k_nope ‖ k_pe]}; writes their rows of s.att.
+     * all these entries in one matmul, laid out per position as {@code [k_nope ‖ k_pe ‖ v]} per
+     * head, then the kernels' paged attention over that array as one block per entry (keys
+     * {@code [k_nope ‖ k_pe]}); writes their rows of s.att.
      */
     private void expandedAttention(int layer, Attention a, Step step, Scratch s) {
         DeepseekV3Config c = config;
         BatchLayout batch = step.batch;
         int heads = c.numHeads();
+        int qHead = c.qHeadDim();
+        int nope = c.qkNopeHeadDim();
+        int rope = c.qkRopeHeadDim();
+        int v = c.vHeadDim();
         int lora = c.kvLoraRank();
-        int kvWidth = heads * (c.qkNopeHeadDim() + c.vHeadDim());
+        int kvWidth = heads * (nope + v);
+        int slot = heads * (qHead + v);           // one position of the expanded keys and values
         int e = batch.size();
         int[] ctxStart = new int[e];
         int rows = 0;
-        long work = 0;
         for (int i = 0; i < e; i++) {
             if (step.absorb[i]) continue;
             ctxStart[i] = rows;
-            int ctx = batch.start(i) + batch.count(i);
-            rows += ctx;
-            work += (long) batch.count(i) * ctx;
+            rows += batch.start(i) + batch.count(i);
         }
         float[] latents = new float[rows * lora];   // (context rows, lora)
         for (int i = 0; i < e; i++) {
@@ -573,50 +537,33 @@ public final class DeepseekV3Model implements CausalLm {
             for (int p = 0; p < ctx; p++) System.arraycopy(kv.block(table, p), kv.offset(layer, p), latents, (ctxStart[i] + p) * lora, lora);
         }
         float[] kvFull = new float[rows * kvWidth]; // (context rows, heads, nope + v)
-        a.kvB().apply(latents, rows, kvFull);
-        IntStream tasks = IntStream.range(0, e * heads);
-        if (work * heads * (c.qHeadDim() + c.vHeadDim()) > (1 << 20)) tasks = tasks.parallel();
-        tasks.forEach(task -> {
-            int i = task / heads;
-            if (!step.absorb[i]) attendExpanded(layer, task % heads, batch, i, kvFull, ctxStart[i], s);
-        });
-    }
-
-    /** One head of entry i over its context rows of kvFull from ctx0, the rope key read through the block table. */
-    private void attendExpanded(int layer, int h, BatchLayout batch, int i, float[] kvFull, int ctx0, Scratch s) {
-        DeepseekV3Config c = config;
-        int heads = c.numHeads();
-        int qHead = c.qHeadDim();
-        int nope = c.qkNopeHeadDim();
-        int rope = c.qkRopeHeadDim();
-        int v = c.vHeadDim();
-        int lora = c.kvLoraRank();
-        int kvWidth = heads * (nope + v);
-        int[] table = batch.entry(i).blockTable();
-        int start = batch.start(i);
-        int n = batch.count(i);
-        int t0 = batch.first(i);
-        float[] scores = new float[start + n];
-        for (int j = 0; j < n; j++) {
-            int pos = start + j;
-            int q = ((t0 + j) * heads + h) * qHead;
-            for (int p = 0; p <= pos; p++) {
-                int k = (ctx0 + p) * kvWidth + h * (nope + v);
+        a.kvB().apply(ops, latents, rows, kvFull);
+        float[] expanded = new float[rows * slot]; // (context rows, heads, nope + rope + v)
+        for (int i = 0; i < e; i++) {
+            if (step.absorb[i]) continue;
+            int[] table = batch.entry(i).blockTable();
+            int ctx = batch.start(i) + batch.count(i);
+            for (int p = 0; p < ctx; p++) {
+                int r = ctxStart[i] + p;
                 float[] block = kv.block(table, p);
                 int pe = kv.offset(layer, p) + lora;
-                float dot = 0f;
-                for (int d = 0; d < nope; d++) dot += s.q[q + d] * kvFull[k + d];
-                for (int d = 0; d < rope; d++) dot += s.q[q + nope + d] * block[pe + d];
-                scores[p] = dot * softmaxScale;
+                for (int h = 0; h < heads; h++) {
+                    int src = r * kvWidth + h * (nope + v);
+                    int dst = r * slot + h * (qHead + v);
+                    System.arraycopy(kvFull, src, expanded, dst, nope);
+                    System.arraycopy(block, pe, expanded, dst + nope, rope);
+                    System.arraycopy(kvFull, src + nope, expanded, dst + qHead, v);
+                }
             }
-            FloatOps.softmax(scores, 0, pos + 1);
-            int out = ((t0 + j) * heads + h) * v;
-            Arrays.fill(s.att, out, out + v, 0f);
-            for (int p = 0; p <= pos; p++) {
-                float w = scores[p];
-                int val = (ctx0 + p) * kvWidth + h * (nope + v) + nope;
-                for (int d = 0; d < v; d++) s.att[out + d] += w * kvFull[val + d];
-            }
+        }
+        for (int i = 0; i < e; i++) {
+            if (step.absorb[i]) continue;
+            int ctx = batch.start(i) + batch.count(i);
+            int t0 = batch.first(i);
+            ops.attention(new PagedAttention(s.q, t0 * heads * qHead, heads * qHead, qHead, batch.count(i), heads, heads, qHead, v,
+                    new float[][] {expanded}, new int[] {0}, ctx, ctxStart[i] * slot, slot,
+                    0, qHead + v, qHead, qHead + v, batch.start(i), 0, softmaxScale,
+                    s.att, t0 * heads * v, heads * v, v));
         }
     }
 
@@ -629,7 +576,7 @@ public final class DeepseekV3Model implements CausalLm {
         int hidden = c.hiddenSize();
         int k = c.numExpertsPerTok();
         int experts = c.nRoutedExperts();
-        m.router().apply(s.xb, total, s.routerLogits);
+        m.router().apply(ops, s.xb, total, s.routerLogits);
         for (int t = 0; t < total; t++) route(m, t, s);
 
         // bucket the (token, slot) pairs by expert
@@ -647,7 +594,7 @@ public final class DeepseekV3Model implements CausalLm {
                 int token = s.byExpert[start[e] + r] / k;
                 System.arraycopy(s.xb, token * hidden, s.expertIn, r * hidden, hidden);
             }
-            m.experts()[e].apply(s.expertIn, count, s.gate, s.up, s.expertOut);
+            m.experts()[e].apply(ops, s.expertIn, count, s.gate, s.up, s.expertOut);
             for (int r = 0; r < count; r++) {
                 int slot = s.byExpert[start[e] + r];
                 int o = (slot / k) * hidden;
@@ -657,7 +604,7 @@ public final class DeepseekV3Model implements CausalLm {
         }
         float scale = (float) c.routedScalingFactor();
         if (m.shared() != null) {
-            m.shared().apply(s.xb, total, s.gate, s.up, s.proj);
+            m.shared().apply(ops, s.xb, total, s.gate, s.up, s.proj);
             for (int i = 0; i < total * hidden; i++) s.proj[i] += scale * s.routed[i];
         } else {
             for (int i = 0; i < total * hidden; i++) s.proj[i] = scale * s.routed[i];
@@ -683,10 +630,12 @@ public final class DeepseekV3Model implements CausalLm {
         }
         for (int e = 0; e < experts; e++) choice[e] = m.bias() == null ? scores[e] : scores[e] + m.bias()[e];
 
+        float[] pick = s.pick;
+        for (int e = 0; e < experts; e++) pick[e] = (float) choice[e];
         if (!c.topkMethod().equals("greedy") && c.topkGroup() < c.nGroup()) {
             int groups = c.nGroup();
             int size = experts / groups;
-            double[] groupScore = s.groupScore;
+            float[] groupScore = s.groupScore;
             for (int g = 0; g < groups; g++) {
                 double best = Double.NEGATIVE_INFINITY;
                 double second = Double.NEGATIVE_INFINITY;
@@ -699,37 +648,26 @@ public final class DeepseekV3Model implements CausalLm {
                     }
                 }
                 // with the noaux_tc bias a group counts its two best experts, otherwise its best one
-                groupScore[g] = m.bias() != null ? best + second : best;
+                groupScore[g] = (float) (m.bias() != null ? best + second : best);
             }
-            for (int kept = 0; kept < c.topkGroup(); kept++) {
-                int best = argmax(groupScore, groups);
-                groupScore[best] = Double.NaN; // kept
-            }
+            ops.topK(groupScore, 0, groups, c.topkGroup(), s.keptGroups, s.keptValues);
+            Arrays.fill(s.groupKept, false);
+            for (int kept = 0; kept < c.topkGroup(); kept++) s.groupKept[s.keptGroups[kept]] = true;
             for (int g = 0; g < groups; g++) {
-                if (Double.isNaN(groupScore[g])) continue;
-                for (int e = g * size; e < (g + 1) * size; e++) choice[e] = Double.NEGATIVE_INFINITY;
+                if (s.groupKept[g]) continue;
+                for (int e = g * size; e < (g + 1) * size; e++) pick[e] = Float.NEGATIVE_INFINITY;
             }
         }
+        ops.topK(pick, 0, experts, k, s.topIdsOne, s.topValuesOne);
         double sum = 0;
         for (int j = 0; j < k; j++) {
-            int best = argmax(choice, experts);
-            choice[best] = Double.NaN;
+            int best = s.topIdsOne[j];
             s.topIds[t * k + j] = best;
             s.weights[j] = scores[best];
             sum += scores[best];
         }
         boolean normalise = c.normTopkProb() && k > 1;
         for (int j = 0; j < k; j++) s.topWeights[t * k + j] = (float) (normalise ? s.weights[j] / sum : s.weights[j]);
-    }
-
-    /** Index of the largest non-NaN value (the lowest index among ties). */
-    private static int argmax(double[] v, int n) {
-        int best = -1;
-        for (int i = 0; i < n; i++) {
-            if (Double.isNaN(v[i])) continue;
-            if (best < 0 || v[i] > v[best]) best = i;
-        }
-        return best;
     }
 
     /** Activation buffers, reused across steps and grown to the largest batch seen. */
@@ -742,7 +680,7 @@ public final class DeepseekV3Model implements CausalLm {
         final float[] q;            // (T, heads, nope + rope)
         final float[] kvA;          // (T, kvLora + rope) normed latent ‖ roped k_pe
         final float[] att;          // (T, heads, v) attention output
-        final float[] qAbsorbed;    // (T, heads, kvLora) q_nope·W_UK
+        final float[] qAbsorbed;    // (T, heads, kvLora + rope) [q_nope·W_UK ‖ q_pe]
         final float[] latentOut;    // (T, heads, kvLora) attended latent
         final float[] gatherIn;     // (T, max(nope, kvLora)) one head's rows
         final float[] gatherOut;    // (T, max(kvLora, v))
@@ -759,7 +697,13 @@ public final class DeepseekV3Model implements CausalLm {
         final float[] routed;       // (T, hidden) weighted sum of the routed experts
         final double[] scores;      // (experts,) one token's router scores
         final double[] choice;      // (experts,) scores + bias, masked during selection
-        final double[] groupScore;  // (groups,)
+        final float[] pick;         // (experts,) choice as floats, masked groups at -inf
+        final float[] groupScore;   // (groups,)
+        final int[] keptGroups;     // (groups,) top-k of the groups
+        final float[] keptValues;   // (groups,)
+        final boolean[] groupKept;  // (groups,)
+        final int[] topIdsOne;      // (k,) one token's experts
+        final float[] topValuesOne; // (k,)
         final double[] weights;     // (k,)
 
         Scratch(DeepseekV3Config c, int tokens) {
@@ -777,7 +721,7 @@ public final class DeepseekV3Model implements CausalLm {
             q = new float[tokens * heads * c.qHeadDim()];
             kvA = new float[tokens * c.cacheDim()];
             att = new float[tokens * heads * c.vHeadDim()];
-            qAbsorbed = new float[tokens * heads * lora];
+            qAbsorbed = new float[tokens * heads * c.cacheDim()];
             latentOut = new float[tokens * heads * lora];
             gatherIn = new float[tokens * Math.max(c.qkNopeHeadDim(), lora)];
             gatherOut = new float[tokens * Math.max(lora, c.vHeadDim())];
@@ -794,7 +738,13 @@ public final class DeepseekV3Model implements CausalLm {
             routed = new float[tokens * h];
             scores = new double[experts];
             choice = new double[experts];
-            groupScore = new double[Math.max(c.nGroup(), 1)];
+            pick = new float[experts];
+            groupScore = new float[Math.max(c.nGroup(), 1)];
+            keptGroups = new int[Math.max(c.nGroup(), 1)];
+            keptValues = new float[Math.max(c.nGroup(), 1)];
+            groupKept = new boolean[Math.max(c.nGroup(), 1)];
+            topIdsOne = new int[k];
+            topValuesOne = new float[k];
             weights = new double[k];
         }
     }

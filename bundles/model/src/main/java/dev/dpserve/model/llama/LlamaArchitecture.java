@@ -5,19 +5,15 @@ import dev.dpserve.api.model.CausalLm;
 import dev.dpserve.api.model.ModelArchitecture;
 import dev.dpserve.api.model.ModelSource;
 import dev.dpserve.api.tensor.KernelBackend;
-import dev.dpserve.model.KernelChoice;
+import dev.dpserve.model.KernelRegistry;
 import java.io.IOException;
-import java.util.List;
 import org.osgi.service.component.annotations.Component;
-import org.osgi.service.component.annotations.FieldOption;
 import org.osgi.service.component.annotations.Reference;
-import org.osgi.service.component.annotations.ReferenceCardinality;
-import org.osgi.service.component.annotations.ReferencePolicy;
 
 /**
- * Serves Llama-family checkpoints (llama, qwen2, mistral) with {@link LlamaModel}. Each weight
- * dtype is computed by the highest-scoring registered {@link KernelBackend} that supports MATMUL
- * on it, chosen once at load.
+ * Serves Llama-family checkpoints (llama, qwen2, mistral) with {@link LlamaModel}. Every op runs
+ * on the {@link KernelBackend} the bundle's {@link KernelRegistry} chooses for it (pinned, else the
+ * highest score that supports it), resolved again at each forward step.
  */
 @Component(service = ModelArchitecture.class, property = {
         ModelArchitecture.MODEL_TYPE + "=llama",
@@ -25,9 +21,8 @@ import org.osgi.service.component.annotations.ReferencePolicy;
         ModelArchitecture.MODEL_TYPE + "=mistral"})
 public final class LlamaArchitecture implements ModelArchitecture {
 
-    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
-            fieldOption = FieldOption.REPLACE)
-    private volatile List<KernelBackend> backends = List.of();
+    @Reference
+    private KernelRegistry kernels;
 
     /** For DS. */
     public LlamaArchitecture() {
@@ -35,12 +30,16 @@ public final class LlamaArchitecture implements ModelArchitecture {
 
     /** For tests and tools outside a framework: these backends only. */
     public LlamaArchitecture(KernelBackend... backends) {
-        this.backends = List.of(backends);
+        this(new KernelRegistry(backends));
+    }
+
+    /** For tests and tools outside a framework: the kernels this registry chooses, as they change. */
+    public LlamaArchitecture(KernelRegistry kernels) {
+        this.kernels = kernels;
     }
 
     @Override
     public CausalLm load(ModelSource source) throws IOException {
-        List<KernelBackend> available = backends;
-        return LlamaModel.load(source, dtype -> KernelChoice.choose(available, dtype));
+        return LlamaModel.load(source, kernels);
     }
 }

@@ -6,10 +6,13 @@ import dev.dpserve.api.model.KvCacheLayout;
 import dev.dpserve.api.model.ModelInfo;
 import dev.dpserve.api.model.ModelSource;
 import dev.dpserve.api.tensor.DType;
-import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.api.tensor.KernelBackend.Op;
+import dev.dpserve.api.tensor.PagedAttention;
 import dev.dpserve.api.tensor.Tensor;
 import dev.dpserve.model.BatchLayout;
 import dev.dpserve.model.FloatOps;
+import dev.dpserve.model.KernelRegistry;
+import dev.dpserve.model.Kernels;
 import dev.dpserve.model.Linear;
 import dev.dpserve.model.LmHead;
 import dev.dpserve.model.PagedKvStore;
@@ -18,10 +21,7 @@ import dev.dpserve.model.WeightLoader;
 import dev.dpserve.model.safetensors.SafetensorsCheckpoint;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.util.Arrays;
 import java.util.List;
-import java.util.function.Function;
-import java.util.stream.IntStream;
 
 /**
  * The Llama decoder (also Qwen2 and Mistral): token embedding, then per layer
@@ -52,6 +52,10 @@ public final class LlamaModel implements CausalLm {
     // ---- paged KV cache: per token and layer the key, then the value (2 × kvDim)
     private final PagedKvStore kv;
 
+    // ---- kernels: resolved once per forward step
+    private final KernelRegistry kernels;
+    private final List<Kernels.Need> needs;
+
     private Scratch scratch;
     private boolean closed;
 
@@ -65,29 +69,29 @@ public final class LlamaModel implements CausalLm {
     }
 
     /**
-     * Maps the checkpoint in {@code source.dir()} and builds the model. {@code kernelsFor} picks the
-     * kernel backend for a weight dtype. IllegalArgumentException for missing or misshapen tensors
+     * Maps the checkpoint in {@code source.dir()} and builds the model. Each forward step runs on the
+     * kernels {@code kernels} resolves at its start. IllegalArgumentException for missing or misshapen tensors
      * and unsupported configurations.
      */
-    public static LlamaModel load(ModelSource source, Function<DType, KernelBackend> kernelsFor) throws IOException {
+    public static LlamaModel load(ModelSource source, KernelRegistry kernels) throws IOException {
         LlamaConfig config = LlamaConfig.from(source.config());
         DType requested = WeightLoader.requestedDtype(source.dtype());
         SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(source.dir());
         try {
-            return new LlamaModel(config, checkpoint, requested, kernelsFor);
+            return new LlamaModel(config, checkpoint, requested, kernels);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
         }
     }
 
-    private LlamaModel(LlamaConfig c, SafetensorsCheckpoint ckpt, DType requested,
-                       Function<DType, KernelBackend> kernelsFor) {
+    private LlamaModel(LlamaConfig c, SafetensorsCheckpoint ckpt, DType requested, KernelRegistry kernels) {
         this.config = c;
         this.checkpoint = ckpt;
+        this.kernels = kernels;
         this.convertedWeights = Arena.ofShared();
         try {
-            WeightLoader w = new WeightLoader(ckpt, requested, kernelsFor, convertedWeights);
+            WeightLoader w = new WeightLoader(ckpt, requested, convertedWeights);
             int h = c.hiddenSize();
             this.embedTokens = w.matrix("model.embed_tokens.weight", c.vocabSize(), h);
             this.layers = new Layer[c.numLayers()];
@@ -105,6 +109,7 @@ public final class LlamaModel implements CausalLm {
             float[] finalNorm = w.vector("model.norm.weight", h);
             this.lmHead = new LmHead(finalNorm, c.rmsNormEps(), c.tieWordEmbeddings()
                     ? w.linear(embedTokens) : w.linear("lm_head", c.vocabSize(), h, false));
+            this.needs = w.needs(Op.RMS_NORM, Op.ROPE, Op.SILU_MUL, Op.ATTENTION);
             this.invFreq = inverseFrequencies(c);
             this.kv = new PagedKvStore(kvCacheLayout());
             this.info = new ModelInfo(c.modelType(), c.architecture(), c.vocabSize(), c.maxPositionEmbeddings(), h,
@@ -167,61 +172,45 @@ public final class LlamaModel implements CausalLm {
         ensureOpen();
         BatchLayout batch = kv.prepare(entries, config.vocabSize());
         if (batch.size() == 0) return new float[0][];
+        Kernels k = kernels.await(needs);
         int total = batch.totalTokens();
         Scratch s = scratch(total);
         int hidden = config.hiddenSize();
-        double eps = config.rmsNormEps();
+        int headDim = config.headDim();
+        float eps = (float) config.rmsNormEps();
         batch.embed(embedTokens, s.x);
         FloatOps.ropeAngles(batch, invFreq, 1.0, s.cos, s.sin);
 
         for (int l = 0; l < layers.length; l++) {
             Layer layer = layers[l];
-            FloatOps.rmsNorm(s.x, layer.attnNorm(), eps, s.xb, total);
-            layer.q().apply(s.xb, total, s.q);
-            layer.k().apply(s.xb, total, s.k);
-            layer.v().apply(s.xb, total, s.v);
-            rotate(s.q, s, total, config.numHeads());
-            rotate(s.k, s, total, config.numKvHeads());
-            attention(l, batch, s);
-            layer.o().apply(s.att, total, s.proj);
+            k.rmsNorm(s.x, layer.attnNorm(), eps, s.xb, total);
+            layer.q().apply(k, s.xb, total, s.q);
+            layer.k().apply(k, s.xb, total, s.k);
+            layer.v().apply(k, s.xb, total, s.v);
+            // HF's rotate_half layout: dimension i pairs with i + headDim/2
+            k.rope(s.q, 0, total, config.qDim(), config.numHeads(), headDim, headDim, s.cos, s.sin, false);
+            k.rope(s.k, 0, total, config.kvDim(), config.numKvHeads(), headDim, headDim, s.cos, s.sin, false);
+            attention(k, l, batch, s);
+            layer.o().apply(k, s.att, total, s.proj);
             FloatOps.addInPlace(s.x, s.proj, total * hidden);
 
-            FloatOps.rmsNorm(s.x, layer.mlpNorm(), eps, s.xb, total);
-            layer.mlp().apply(s.xb, total, s.gate, s.up, s.proj);
+            k.rmsNorm(s.x, layer.mlpNorm(), eps, s.xb, total);
+            layer.mlp().apply(k, s.xb, total, s.gate, s.up, s.proj);
             FloatOps.addInPlace(s.x, s.proj, total * hidden);
         }
-        return lmHead.logits(batch, s.x);
-    }
-
-    /** RoPE in HF's rotate_half layout: dimension i pairs with i + headDim/2. */
-    private void rotate(float[] x, Scratch s, int rows, int heads) {
-        int headDim = config.headDim();
-        int half = headDim / 2;
-        for (int t = 0; t < rows; t++) {
-            for (int h = 0; h < heads; h++) {
-                int base = (t * heads + h) * headDim;
-                for (int i = 0; i < half; i++) {
-                    float c = s.cos[t * half + i];
-                    float sn = s.sin[t * half + i];
-                    float a = x[base + i];
-                    float b = x[base + i + half];
-                    x[base + i] = a * c - b * sn;
-                    x[base + i + half] = b * c + a * sn;
-                }
-            }
-        }
+        return lmHead.logits(k, batch, s.x);
     }
 
     /**
-     * Writes this layer's keys and values of every entry into their slots, then computes causal
-     * attention per (entry, head): the query at position p sees positions [0, p] (or the sliding
-     * window ending there), read through the entry's block table.
+     * Writes this layer's keys and values of every entry into their slots, then runs the kernels'
+     * causal paged attention per entry: the query at position p sees positions [0, p] (or the
+     * sliding window ending there), read through the entry's block table.
      */
-    private void attention(int layer, BatchLayout batch, Scratch s) {
+    private void attention(Kernels k, int layer, BatchLayout batch, Scratch s) {
         int kvDim = config.kvDim();
-        int e = batch.size();
-        long work = 0;
-        for (int i = 0; i < e; i++) {
+        int qDim = config.qDim();
+        int headDim = config.headDim();
+        for (int i = 0; i < batch.size(); i++) {
             int[] table = batch.entry(i).blockTable();
             int n = batch.count(i);
             for (int j = 0, t = batch.first(i); j < n; j++, t++) {
@@ -231,46 +220,14 @@ public final class LlamaModel implements CausalLm {
                 System.arraycopy(s.k, t * kvDim, block, off, kvDim);
                 System.arraycopy(s.v, t * kvDim, block, off + kvDim, kvDim);
             }
-            work += (long) n * (batch.start(i) + n);
         }
-        int heads = config.numHeads();
-        IntStream tasks = IntStream.range(0, e * heads);
-        // a hand-off to the common pool only pays off for long prefills
-        if (work * heads * config.headDim() > (1 << 20)) tasks = tasks.parallel();
-        tasks.forEach(task -> attendHead(layer, task % heads, batch, task / heads, s));
-    }
-
-    private void attendHead(int layer, int h, BatchLayout batch, int entry, Scratch s) {
-        int headDim = config.headDim();
-        int qDim = config.qDim();
-        int kvDim = config.kvDim();
-        int kvHeadOff = (h / (config.numHeads() / config.numKvHeads())) * headDim;
-        int[] table = batch.entry(entry).blockTable();
-        int start = batch.start(entry);
-        int n = batch.count(entry);
-        int t0 = batch.first(entry);
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        float[] scores = new float[start + n];
-        for (int i = 0; i < n; i++) {
-            int pos = start + i;
-            int from = config.slidingWindow() > 0 ? Math.max(0, pos - config.slidingWindow() + 1) : 0;
-            int qOff = (t0 + i) * qDim + h * headDim;
-            for (int p = from; p <= pos; p++) {
-                float[] block = kv.block(table, p);
-                int kOff = kv.offset(layer, p) + kvHeadOff;
-                float dot = 0f;
-                for (int d = 0; d < headDim; d++) dot += s.q[qOff + d] * block[kOff + d];
-                scores[p] = dot * scale;
-            }
-            FloatOps.softmax(scores, from, pos + 1);
-            int out = (t0 + i) * qDim + h * headDim;
-            Arrays.fill(s.att, out, out + headDim, 0f);
-            for (int p = from; p <= pos; p++) {
-                float w = scores[p];
-                float[] block = kv.block(table, p);
-                int vOff = kv.offset(layer, p) + kvDim + kvHeadOff;
-                for (int d = 0; d < headDim; d++) s.att[out + d] += w * block[vOff + d];
-            }
+        for (int i = 0; i < batch.size(); i++) {
+            int row = batch.first(i) * qDim;
+            k.attention(new PagedAttention(s.q, row, qDim, headDim, batch.count(i), config.numHeads(), config.numKvHeads(),
+                    headDim, headDim, kv.blocks(), batch.entry(i).blockTable(), kv.blockSize(), kv.layerOffset(layer), kv.width(),
+                    0, headDim, kvDim, headDim, batch.start(i), config.slidingWindow(), scale,
+                    s.att, row, qDim, headDim));
         }
     }
 

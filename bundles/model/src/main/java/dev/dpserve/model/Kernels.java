@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.model;
+
+import dev.dpserve.api.tensor.DType;
+import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.api.tensor.KernelBackend.Op;
+import dev.dpserve.api.tensor.PagedAttention;
+import dev.dpserve.api.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One resolved choice of kernel backend per op and dtype, immutable: a model takes one from
+ * {@link KernelRegistry#await} at the start of a forward step and runs the whole step on it, so
+ * backends coming and going (or a pin) apply at the next step boundary.
+ */
+public final class Kernels {
+
+    /** An op on a dtype (the weight dtype for the GEMMs, F32 for the rest). */
+    public record Need(Op op, DType dtype) {
+        public static Need of(Op op) {
+            return new Need(op, DType.F32);
+        }
+
+        @Override
+        public String toString() {
+            return op + "/" + dtype;
+        }
+    }
+
+    private final Map<Need, KernelBackend> chosen;
+
+    Kernels(Map<Need, KernelBackend> chosen) {
+        this.chosen = Map.copyOf(chosen);
+    }
+
+    /** The backend for an op on a dtype, or null when none supports it. */
+    public KernelBackend backend(Op op, DType dtype) {
+        return chosen.get(new Need(op, dtype));
+    }
+
+    /** The needs no backend covers. */
+    public List<Need> missing(Collection<Need> needs) {
+        List<Need> out = new ArrayList<>();
+        for (Need n : needs) if (!chosen.containsKey(n)) out.add(n);
+        return out;
+    }
+
+    private KernelBackend get(Op op, DType dtype) {
+        KernelBackend b = chosen.get(new Need(op, dtype));
+        if (b == null) throw new IllegalStateException("no kernel backend supports " + op + " on " + dtype);
+        return b;
+    }
+
+    /** {@link KernelBackend#matmul} by the backend chosen for w's dtype. */
+    public void matmul(float[] x, int xOff, int n, Tensor w, float[] out, int outOff) {
+        get(Op.MATMUL, w.dtype()).matmul(x, xOff, n, w, out, outOff);
+    }
+
+    public void rmsNorm(float[] x, int xOff, int xStride, int rows, float[] weight, float eps,
+                        float[] out, int outOff, int outStride) {
+        get(Op.RMS_NORM, DType.F32).rmsNorm(x, xOff, xStride, rows, weight, eps, out, outOff, outStride);
+    }
+
+    /** RMSNorm of {@code rows} contiguous rows of {@code weight.length} floats. */
+    public void rmsNorm(float[] x, float[] weight, float eps, float[] out, int rows) {
+        rmsNorm(x, 0, weight.length, rows, weight, eps, out, 0, weight.length);
+    }
+
+    public void rope(float[] x, int off, int rows, int rowStride, int heads, int headStride, int rotaryDim,
+                     float[] cos, float[] sin, boolean interleaved) {
+        get(Op.ROPE, DType.F32).rope(x, off, rows, rowStride, heads, headStride, rotaryDim, cos, sin, interleaved);
+    }
+
+    public void softmax(float[] x, int off, int rows, int len, int stride) {
+        get(Op.SOFTMAX, DType.F32).softmax(x, off, rows, len, stride);
+    }
+
+    public void siluMul(float[] gate, int gOff, float[] up, int uOff, int n) {
+        get(Op.SILU_MUL, DType.F32).siluMul(gate, gOff, up, uOff, n);
+    }
+
+    public void attention(PagedAttention a) {
+        get(Op.ATTENTION, DType.F32).attention(a);
+    }
+
+    public void topK(float[] x, int off, int len, int k, int[] idx, float[] val) {
+        get(Op.TOP_K, DType.F32).topK(x, off, len, k, idx, val);
+    }
+}
