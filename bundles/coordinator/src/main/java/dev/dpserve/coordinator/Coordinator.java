@@ -48,8 +48,15 @@ public final class Coordinator {
     public Coordinator(CoordinatorConfig config, BundleContext context) {
         int n = config.data_parallel_size();
         ClusterKeys keys = LaunchContext.clusterKeys(context); // the launcher's --cluster-key-file, or null on plain loopback
-        this.sockets = new CoordinatorSockets(config.bind_address(), config.engine_control_port(), config.engine_output_port(),
-                config.front_end_port(), keys, new ProtocolCodec(ProtocolLimits.defaults()));
+        try {
+            this.sockets = new CoordinatorSockets(config.bind_address(), config.engine_control_port(), config.engine_output_port(),
+                    config.front_end_port(), keys, new ProtocolCodec(ProtocolLimits.defaults()));
+        } catch (RuntimeException e) {
+            // The launcher watches this state file and stops the deployment with the reason.
+            LaunchContext.report(context, STATE_FILE, Map.of("state", "failed", "error",
+                    "the DP coordinator cannot bind its sockets on " + config.bind_address() + ": " + e.getMessage()));
+            throw e;
+        }
         LaunchContext.report(context, STATE_FILE, Map.of("state", "ready",
                 "endpoints", Map.of("engineControl", sockets.engineControlEndpoint(), "engineOutput", sockets.engineOutputEndpoint(),
                         "frontEnds", sockets.frontEndPublishEndpoint()),

@@ -229,6 +229,10 @@ public final class Main {
                 err.println("dpserve: data-parallel startup failed: " + run.error("frontend") + "; stopping");
                 return 1;
             }
+            if ("failed".equals(run.state("coordinator"))) {
+                err.println("dpserve: data-parallel startup failed: " + run.error("coordinator") + "; stopping");
+                return 1;
+            }
             List<EngineSupervisor.Child> dead = engines.exited();
             if (!dead.isEmpty()) {
                 EngineSupervisor.Child c = dead.getFirst();
