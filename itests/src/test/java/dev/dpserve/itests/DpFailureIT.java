@@ -224,7 +224,8 @@ public class DpFailureIT {
             for (JsonNode e : run.path("engines")) assertEquals(pids.get(e.path("rank").asInt()).longValue(), e.path("pid").asLong());
             List<String> names = new ArrayList<>();
             for (JsonNode b : run.path("bound")) names.add(b.path("name").asText());
-            assertTrue("the head's bound sockets: " + run.path("bound"), names.containsAll(List.of("handshake", "requests", "outputs")));
+            assertTrue("the head's bound sockets: " + run.path("bound"), names.containsAll(List.of("handshake", "requests", "outputs",
+                    "engineControl", "engineOutput", "frontEnds")));
 
             for (JsonNode b : run.path("bound")) {
                 String endpoint = b.path("endpoint").asText();
@@ -239,6 +240,9 @@ public class DpFailureIT {
             for (Map.Entry<Integer, Long> e : pids.entrySet()) {
                 assertTrue("engine dp" + e.getKey() + " survived", ProcessHandle.of(e.getValue()).map(ProcessHandle::isAlive).orElse(false));
             }
+            long coordinator = run.path("coordinator").path("pid").asLong();
+            assertTrue("the run file names the coordinator: " + run, coordinator > 0);
+            assertTrue("the coordinator survived", ProcessHandle.of(coordinator).map(ProcessHandle::isAlive).orElse(false));
             assertEquals(200, head.get("/health").statusCode());
             DpChecks.greedyRequestsMatchGolden(head, 4);
             String log = Files.readString(head.log);

@@ -490,7 +490,10 @@ public final class Main {
         root.put("curve", keyFile != null);
         if (role.equals("head")) root.put("http", "http://" + o.host + ":" + o.port);
         com.fasterxml.jackson.databind.node.ArrayNode ranks = root.putArray("engines");
-        for (EngineSupervisor.Child c : engines.children()) ranks.addObject().put("rank", c.rank()).put("pid", c.pid());
+        for (EngineSupervisor.Child c : engines.children()) {
+            if (c.rank() == EngineSupervisor.COORDINATOR) root.putObject("coordinator").put("pid", c.pid());
+            else ranks.addObject().put("rank", c.rank()).put("pid", c.pid());
+        }
         root.set("bound", run.boundEndpoints());
         try {
             RunDir.writeAtomically(Path.of(o.runFile), root);
