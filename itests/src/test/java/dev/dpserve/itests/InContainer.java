@@ -3,6 +3,13 @@ package dev.dpserve.itests;
 
 import static org.junit.Assert.assertNotNull;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.HttpURLConnection;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.util.Hashtable;
 import java.util.Map;
 import org.osgi.framework.BundleContext;
@@ -12,6 +19,8 @@ import org.osgi.util.tracker.ServiceTracker;
 
 /** Helpers for test code running inside the Pax Exam container. */
 final class InContainer {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private InContainer() {
     }
@@ -41,5 +50,33 @@ final class InContainer {
         engine.put("architecture.target", "(dpserve.model.type=llama)");
         Configuration engineConfig = ca.getConfiguration("dev.dpserve.engine", "?");
         if (engineConfig.getProperties() == null) engineConfig.update(engine);
+    }
+
+    /** A greedy completion over HTTP; retries while the REST resources are (re)appearing. */
+    static String complete(String prompt) throws Exception {
+        String body = "{\"model\":\"tiny\",\"prompt\":" + JSON.writeValueAsString(prompt)
+                + ",\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true}";
+        for (int attempt = 0; ; attempt++) {
+            HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + System.getProperty("dpserve.itest.port")
+                    + "/v1/completions").toURL().openConnection();
+            c.setRequestMethod("POST");
+            c.setDoOutput(true);
+            c.setRequestProperty("Content-Type", "application/json");
+            c.setConnectTimeout(5000);
+            c.setReadTimeout(120_000);
+            try (OutputStream out = c.getOutputStream()) {
+                out.write(body.getBytes(StandardCharsets.UTF_8));
+            }
+            int status = c.getResponseCode();
+            if (status == 200) {
+                try (InputStream in = c.getInputStream()) {
+                    JsonNode j = JSON.readTree(in);
+                    return j.path("choices").path(0).path("text").asText();
+                }
+            }
+            // 404 only while the whiteboard has not yet added the resources at startup.
+            if (status != 404 || attempt > 100) throw new AssertionError("HTTP " + status);
+            Thread.sleep(100);
+        }
     }
 }

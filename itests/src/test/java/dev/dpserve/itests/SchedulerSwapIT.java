@@ -5,16 +5,9 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 import static org.ops4j.pax.exam.CoreOptions.systemProperty;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dpserve.api.engine.EngineStats;
 import dev.dpserve.api.engine.InferenceEngine;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.HttpURLConnection;
-import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,7 +37,6 @@ import org.osgi.framework.BundleContext;
 @ExamReactorStrategy(PerClass.class)
 public class SchedulerSwapIT {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final String[] PROMPTS = {"Hello", "The future of AI is", "One two three four five six", "x"};
 
     @Inject
@@ -69,7 +61,7 @@ public class SchedulerSwapIT {
 
         // Expected outputs, without any swap.
         Map<String, String> expected = new ConcurrentHashMap<>();
-        for (String p : PROMPTS) expected.put(p, complete(p));
+        for (String p : PROMPTS) expected.put(p, InContainer.complete(p));
 
         AtomicBoolean running = new AtomicBoolean(true);
         AtomicInteger done = new AtomicInteger();
@@ -81,7 +73,7 @@ public class SchedulerSwapIT {
                 for (int i = 0; running.get() || i < 2; i++) {
                     String prompt = PROMPTS[(client + i) % PROMPTS.length];
                     try {
-                        String text = complete(prompt);
+                        String text = InContainer.complete(prompt);
                         if (!expected.get(prompt).equals(text)) failures.add("'" + prompt + "' gave '" + text + "'");
                         done.incrementAndGet();
                     } catch (Throwable e) { // AssertionError too: a dying client thread must fail the test
@@ -155,34 +147,6 @@ public class SchedulerSwapIT {
     private Bundle installed(String bsn) {
         for (Bundle b : context.getBundles()) if (bsn.equals(b.getSymbolicName())) return b;
         throw new AssertionError(bsn + " not installed");
-    }
-
-    /** A greedy completion over HTTP; retries while the REST resources are (re)appearing. */
-    private static String complete(String prompt) throws Exception {
-        String body = "{\"model\":\"tiny\",\"prompt\":" + JSON.writeValueAsString(prompt)
-                + ",\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true}";
-        for (int attempt = 0; ; attempt++) {
-            HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + System.getProperty("dpserve.itest.port")
-                    + "/v1/completions").toURL().openConnection();
-            c.setRequestMethod("POST");
-            c.setDoOutput(true);
-            c.setRequestProperty("Content-Type", "application/json");
-            c.setConnectTimeout(5000);
-            c.setReadTimeout(120_000);
-            try (OutputStream out = c.getOutputStream()) {
-                out.write(body.getBytes(StandardCharsets.UTF_8));
-            }
-            int status = c.getResponseCode();
-            if (status == 200) {
-                try (InputStream in = c.getInputStream()) {
-                    JsonNode j = JSON.readTree(in);
-                    return j.path("choices").path(0).path("text").asText();
-                }
-            }
-            // 404 only while the whiteboard has not yet added the resources at startup.
-            if (status != 404 || attempt > 100) throw new AssertionError("HTTP " + status);
-            Thread.sleep(100);
-        }
     }
 
     private <T> T service(Class<T> type) throws InterruptedException {

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Predicate;
 import org.ops4j.pax.exam.Option;
 
 /**
@@ -28,6 +29,11 @@ final class ServerOptions {
     }
 
     static List<Option> server(String workName, long timeoutMillis) throws IOException {
+        return server(workName, timeoutMillis, b -> true);
+    }
+
+    /** The server bundle set without the bundles {@code include} rejects (a test installs them later). */
+    static List<Option> server(String workName, long timeoutMillis, Predicate<TestSupport.BundleJar> include) throws IOException {
         Path work = TestSupport.work().resolve(workName);
         Path deploy = work.resolve("deploy");
         Files.createDirectories(deploy);
@@ -36,6 +42,7 @@ final class ServerOptions {
         }
         List<Option> options = new ArrayList<>();
         for (TestSupport.BundleJar b : TestSupport.bundles(TestSupport.SERVER_FEATURES)) {
+            if (!include.test(b)) continue;
             // SPI Fly + ASM and slf4j go first (start level 1): see docs on start order.
             options.add(bundle(b.jar().toUri().toString()).start(!b.fragment()).startLevel(b.startOrder() <= 2 ? 1 : 3));
         }
