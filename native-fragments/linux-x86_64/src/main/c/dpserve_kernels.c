@@ -171,17 +171,80 @@ AVX2_INLINE void widen(int dtype, const uint16_t *src, float *dst, int kc) {
     }
 }
 
+AVX2_INLINE __m256 load8(int dtype, const void *w, size_t idx) {
+    if (dtype == DT_F32) return _mm256_loadu_ps((const float *) w + idx);
+    __m128i h = _mm_loadu_si128((const __m128i *) ((const uint16_t *) w + idx));
+    if (dtype == DT_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+/*
+ * Decode-sized blocks (1 to 3 tokens): every weight is used once, so each row is streamed
+ * straight from memory (one sequential stream per thread suits the prefetchers best), widened in
+ * registers, with independent accumulators to hide the FMA latency.
+ */
+#define ROW_KERNEL(DT, NAME)                                                                        \
+    AVX2_INLINE void NAME(const void *w, size_t row, const float *x, size_t xs, int nt, int kfull,   \
+                          float *o, size_t m) {                                                     \
+        size_t base = row * xs;                                                                     \
+        if (nt == 1) {                                                                              \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                             \
+            int p = 0;                                                                              \
+            for (; p + 32 <= kfull; p += 32) {                                                      \
+                a0 = _mm256_fmadd_ps(load8(DT, w, base + p), _mm256_loadu_ps(x + p), a0);           \
+                a1 = _mm256_fmadd_ps(load8(DT, w, base + p + 8), _mm256_loadu_ps(x + p + 8), a1);   \
+                a2 = _mm256_fmadd_ps(load8(DT, w, base + p + 16), _mm256_loadu_ps(x + p + 16), a2); \
+                a3 = _mm256_fmadd_ps(load8(DT, w, base + p + 24), _mm256_loadu_ps(x + p + 24), a3); \
+            }                                                                                       \
+            for (; p < kfull; p += 8) a0 = _mm256_fmadd_ps(load8(DT, w, base + p), _mm256_loadu_ps(x + p), a0); \
+            o[0] = hsum1(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));             \
+            return;                                                                                 \
+        }                                                                                           \
+        __m256 a[3][2];                                                                             \
+        for (int t = 0; t < 3; t++) a[t][0] = a[t][1] = _mm256_setzero_ps();                        \
+        int p = 0;                                                                                  \
+        for (; p + 16 <= kfull; p += 16) {                                                          \
+            __m256 w0 = load8(DT, w, base + p), w1 = load8(DT, w, base + p + 8);                    \
+            for (int t = 0; t < nt; t++) {                                                          \
+                a[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * xs + p), a[t][0]);            \
+                a[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * xs + p + 8), a[t][1]);        \
+            }                                                                                       \
+        }                                                                                           \
+        for (; p < kfull; p += 8) {                                                                 \
+            __m256 w0 = load8(DT, w, base + p);                                                     \
+            for (int t = 0; t < nt; t++) a[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * xs + p), a[t][0]); \
+        }                                                                                           \
+        for (int t = 0; t < nt; t++) o[t * m] = hsum1(_mm256_add_ps(a[t][0], a[t][1]));             \
+    }
+ROW_KERNEL(DT_F32, row_f32)
+ROW_KERNEL(DT_BF16, row_bf16)
+ROW_KERNEL(DT_F16, row_f16)
+
+static AVX2 void matmul_avx2_small(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                   int i1, float *out) {
+    int kfull = k & ~7;
+    int nt = i1 - i0;
+    const float *xp = x + (size_t) i0 * k;
+    float *op = out + (size_t) i0 * m;
+    for (int j = j0; j < j1; j++) {
+        if (dtype == DT_F32) row_f32(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+        else if (dtype == DT_BF16) row_bf16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+        else row_f16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+    }
+}
+
 static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
                              float *out) {
     int kfull = k & ~7;
-    /* with at most one token triple every weight is used once: no K blocking, stream each row */
-    int kcb = (i1 - i0) <= 3 ? (kfull > 0 ? kfull : 8) : KC;
+    int kcb = KC;
+    if (i1 - i0 <= 3 && kfull > 0) {
+        matmul_avx2_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
+    } else {
     float *buf = NULL;
     if (dtype != DT_F32 && kfull > 0) {
         buf = aligned_alloc(32, (size_t) 4 * kcb * sizeof(float));
         if (!buf) { matmul_base(dtype, x, k, w, m, j0, j1, i0, i1, out); return; }
     }
-    size_t esz = dtype == DT_F32 ? 4 : 2;
     for (int kb = 0; kb < kfull; kb += kcb) {
         int kc = kfull - kb < kcb ? kfull - kb : kcb;
         int add = kb > 0;
@@ -219,6 +282,7 @@ static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, in
         }
     }
     free(buf);
+    }
     /* the K tail (k % 8), or all of K when k < 8 */
     for (int j = j0; j < j1; j++) {
         for (int i = i0; i < i1; i++) {
@@ -228,7 +292,6 @@ static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, in
             out[(size_t) i * m + j] = s;
         }
     }
-    (void) esz;
 }
 
 /* ---------------------------------------------------------------- int8 GEMM */
