@@ -518,6 +518,20 @@ static AVX2 double fma_loop_avx2(long iters) {
     return hsum1(s);
 }
 
+/* the same with 512-bit vectors, for comparison on CPUs with AVX-512 (the kernels use AVX2) */
+static __attribute__((target("avx512f"))) double fma_loop_avx512(long iters) {
+    __m512 a[12];
+    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float) i);
+    for (long n = 0; n < iters; n++) {
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]));
+    }
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
 static AVX2 double stream_sum_avx2(const float *p, size_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     size_t i = 0;
@@ -671,6 +685,11 @@ JNIEXPORT void JNIFN(topK)(JNIEnv *env, jclass cls, jfloatArray xa, jint off, ji
 JNIEXPORT jdouble JNIFN(fmaLoop)(JNIEnv *env, jclass cls, jlong iters) {
     (void) env; (void) cls;
     return level >= LEVEL_AVX2 ? fma_loop_avx2(iters) : 0.0;
+}
+
+JNIEXPORT jdouble JNIFN(fmaLoop512)(JNIEnv *env, jclass cls, jlong iters) {
+    (void) env; (void) cls;
+    return __builtin_cpu_supports("avx512f") ? fma_loop_avx512(iters) : NAN;
 }
 
 JNIEXPORT jdouble JNIFN(streamSum)(JNIEnv *env, jclass cls, jlong addr, jlong bytes) {

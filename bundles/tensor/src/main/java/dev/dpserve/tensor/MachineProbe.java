@@ -27,6 +27,16 @@ public final class MachineProbe {
         return NativeKernels.fmaLoop(iterations);
     }
 
+    /** Floating-point operations done by one iteration of {@link #fmaLoop512}. */
+    public static final int FLOPS_PER_ITERATION_512 = 12 * 16 * 2;
+
+    /**
+     * The same loop with AVX-512 (for comparison only: the kernels use AVX2); NaN without AVX-512F.
+     */
+    public static double fmaLoop512(long iterations) {
+        return NativeKernels.fmaLoop512(iterations);
+    }
+
     /** Reads every float of a native segment once (AVX2 loads); returns their sum. */
     public static double streamSum(MemorySegment segment) {
         if (!segment.isNative()) throw new IllegalArgumentException("streamSum needs a native segment");

@@ -85,6 +85,9 @@ final class NativeKernels {
     /** {@code iterations} × 12 independent 8-lane FMAs (benchmarks: the peak FMA rate). */
     static native double fmaLoop(long iterations);
 
+    /** The same with 16-lane AVX-512 FMAs; NaN on a CPU without AVX-512F. */
+    static native double fmaLoop512(long iterations);
+
     /** Sum of {@code bytes / 4} floats at {@code address} (benchmarks: streaming read bandwidth). */
     static native double streamSum(long address, long bytes);
 }
