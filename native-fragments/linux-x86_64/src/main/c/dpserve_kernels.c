@@ -19,9 +19,11 @@
 #include <string.h>
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2 };
-enum { LEVEL_BASE = 0, LEVEL_AVX2 = 1, LEVEL_AVX2_VNNI = 2 };
+/* dispatch levels: each includes the ones below it (AVX-512 means F, BW, VL and VNNI) */
+enum { LEVEL_BASE = 0, LEVEL_AVX2 = 1, LEVEL_AVX2_VNNI = 2, LEVEL_AVX512 = 3 };
 
 static int level = LEVEL_BASE;
+static int has_avxvnni = 0; /* the 256-bit VEX encoding; a CPU may have AVX-512 VNNI only */
 
 /* ---------------------------------------------------------------- scalar helpers (baseline) */
 
@@ -233,12 +235,18 @@ static AVX2 void matmul_avx2_small(int dtype, const float *x, int k, const void 
     }
 }
 
+static void matmul_avx512_blocked(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                  int i1, float *out, int kfull);
+
 static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
                              float *out) {
     int kfull = k & ~7;
     int kcb = KC;
     if (i1 - i0 <= 3 && kfull > 0) {
         matmul_avx2_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
+    } else if (level >= LEVEL_AVX512 && k >= 16) {
+        kfull = k & ~15;
+        matmul_avx512_blocked(dtype, x, k, w, m, j0, j1, i0, i1, out, kfull);
     } else {
     float *buf = NULL;
     if (dtype != DT_F32 && kfull > 0) {
@@ -409,6 +417,156 @@ static VNNI void matmul_i8_vnni(const int8_t *q, int k, const int8_t *w, int m, 
     MATMUL_I8_BODY(32, kv8x1, kv8x3)
 }
 
+
+/* ---------------------------------------------------------------- AVX-512 float GEMM (batched) */
+
+#define A512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define A512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"), always_inline)) static inline
+
+A512_INLINE __m256 half512(__m512 a) {
+    return _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+}
+
+/* 4 weight rows x T tokens over kc floats (kc a multiple of 16), as k4xT with 16 lanes */
+#define KERNEL512_4xT(T)                                                                           \
+    A512_INLINE void z4x##T(const float *w, size_t ws, const float *x, size_t xs, int kc, float *o,  \
+                            size_t m, int add) {                                                   \
+        __m512 acc[4][T];                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();                           \
+        for (int p = 0; p < kc; p += 16) {                                                         \
+            __m512 xv[T];                                                                          \
+            for (int t = 0; t < T; t++) xv[t] = _mm512_loadu_ps(x + t * xs + p);                    \
+            for (int r = 0; r < 4; r++) {                                                          \
+                __m512 wv = _mm512_loadu_ps(w + r * ws + p);                                       \
+                for (int t = 0; t < T; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);     \
+            }                                                                                      \
+        }                                                                                          \
+        for (int t = 0; t < T; t++) {                                                              \
+            __m128 s = hsum4(half512(acc[0][t]), half512(acc[1][t]), half512(acc[2][t]), half512(acc[3][t])); \
+            float *dst = o + t * m;                                                                \
+            if (add) s = _mm_add_ps(s, _mm_loadu_ps(dst));                                         \
+            _mm_storeu_ps(dst, s);                                                                 \
+        }                                                                                          \
+    }
+KERNEL512_4xT(1)
+KERNEL512_4xT(2)
+KERNEL512_4xT(3)
+KERNEL512_4xT(4)
+
+A512_INLINE void z1xT(const float *w, const float *x, size_t xs, int nt, int kc, float *o, size_t m, int add) {
+    for (int t = 0; t < nt; t++) {
+        __m512 a0 = _mm512_setzero_ps();
+        const float *xt = x + t * xs;
+        for (int p = 0; p < kc; p += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + p), _mm512_loadu_ps(xt + p), a0);
+        float s = _mm512_reduce_add_ps(a0);
+        if (add) o[t * m] += s; else o[t * m] = s;
+    }
+}
+
+A512_INLINE void widen512(int dtype, const uint16_t *src, float *dst, int kc) {
+    if (dtype == DT_BF16) {
+        for (int p = 0; p < kc; p += 16) {
+            __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) (src + p)));
+            _mm512_store_ps(dst + p, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
+        }
+    } else {
+        for (int p = 0; p < kc; p += 16) {
+            _mm512_store_ps(dst + p, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (src + p))));
+        }
+    }
+}
+
+/* blocks of at least 4 tokens; the K tail (k % 16) is left to the caller */
+static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                       int i1, float *out, int kfull) {
+    float *buf = NULL;
+    if (dtype != DT_F32) {
+        buf = aligned_alloc(64, (size_t) 4 * KC * sizeof(float));
+        if (!buf) { matmul_base(dtype, x, k, w, m, j0, j1, i0, i1, out); return; }
+    }
+    for (int kb = 0; kb < kfull; kb += KC) {
+        int kc = kfull - kb < KC ? kfull - kb : KC;
+        int add = kb > 0;
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            const float *wp;
+            size_t ws;
+            if (dtype == DT_F32) {
+                wp = (const float *) w + (size_t) j * k + kb;
+                ws = (size_t) k;
+            } else {
+                for (int r = 0; r < 4; r++)
+                    widen512(dtype, (const uint16_t *) w + (size_t) (j + r) * k + kb, buf + (size_t) r * kc, kc);
+                wp = buf;
+                ws = (size_t) kc;
+            }
+            int i = i0;
+            const float *xb = x + kb;
+            float *ob = out + j;
+            for (; i + 4 <= i1; i += 4) z4x4(wp, ws, xb + (size_t) i * k, (size_t) k, kc, ob + (size_t) i * m, (size_t) m, add);
+            switch (i1 - i) {
+                case 3: z4x3(wp, ws, xb + (size_t) i * k, (size_t) k, kc, ob + (size_t) i * m, (size_t) m, add); break;
+                case 2: z4x2(wp, ws, xb + (size_t) i * k, (size_t) k, kc, ob + (size_t) i * m, (size_t) m, add); break;
+                case 1: z4x1(wp, ws, xb + (size_t) i * k, (size_t) k, kc, ob + (size_t) i * m, (size_t) m, add); break;
+                default: break;
+            }
+        }
+        for (; j < j1; j++) {
+            const float *wp;
+            if (dtype == DT_F32) {
+                wp = (const float *) w + (size_t) j * k + kb;
+            } else {
+                widen512(dtype, (const uint16_t *) w + (size_t) j * k + kb, buf, kc);
+                wp = buf;
+            }
+            for (int i = i0; i < i1; i += 4) {
+                int nt = i1 - i < 4 ? i1 - i : 4;
+                z1xT(wp, x + (size_t) i * k + kb, (size_t) k, nt, kc, out + (size_t) i * m + j, (size_t) m, add);
+            }
+        }
+    }
+    free(buf);
+}
+
+/* AVX-512 VNNI int8: as kv8xT with 64 bytes per step */
+#define I8_KERNEL_512(T)                                                                           \
+    A512_INLINE void kz8x##T(const int8_t *w, size_t k, const int8_t *x, int kfull, __m128i *res) {  \
+        const __m512i flip = _mm512_set1_epi8((char) 0x80);                                        \
+        const __m512i ones = _mm512_set1_epi8(1);                                                  \
+        __m512i acc[4][T];                                                                         \
+        __m512i ws[4];                                                                             \
+        for (int r = 0; r < 4; r++) {                                                              \
+            ws[r] = _mm512_setzero_si512();                                                        \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_si512();                        \
+        }                                                                                          \
+        for (int p = 0; p < kfull; p += 64) {                                                      \
+            __m512i xv[T];                                                                         \
+            for (int t = 0; t < T; t++)                                                            \
+                xv[t] = _mm512_xor_si512(_mm512_loadu_si512((const void *) (x + t * k + p)), flip); \
+            for (int r = 0; r < 4; r++) {                                                          \
+                __m512i wv = _mm512_loadu_si512((const void *) (w + r * k + p));                   \
+                ws[r] = _mm512_dpbusd_epi32(ws[r], ones, wv);                                      \
+                for (int t = 0; t < T; t++) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], xv[t], wv);  \
+            }                                                                                      \
+        }                                                                                          \
+        __m256i h[4];                                                                              \
+        for (int r = 0; r < 4; r++) h[r] = _mm256_add_epi32(_mm512_castsi512_si256(ws[r]), _mm512_extracti64x4_epi64(ws[r], 1)); \
+        __m128i corr = _mm_slli_epi32(hsum4i(h[0], h[1], h[2], h[3]), 7);                          \
+        for (int t = 0; t < T; t++) {                                                              \
+            for (int r = 0; r < 4; r++)                                                            \
+                h[r] = _mm256_add_epi32(_mm512_castsi512_si256(acc[r][t]), _mm512_extracti64x4_epi64(acc[r][t], 1)); \
+            res[t] = _mm_sub_epi32(hsum4i(h[0], h[1], h[2], h[3]), corr);                          \
+        }                                                                                          \
+    }
+I8_KERNEL_512(1)
+I8_KERNEL_512(3)
+
+static A512 void matmul_i8_avx512(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0, int i1,
+                                  const float *rowScale, const int32_t *bias, const float *colScale, float *out) {
+    MATMUL_I8_BODY(64, kz8x1, kz8x3)
+}
+
 /* ---------------------------------------------------------------- element-wise ops (baseline C) */
 
 static void quantize_rows(const float *x, int rows, int k, int8_t *q, float *scale) {
@@ -563,7 +721,12 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         level = LEVEL_AVX2;
-        if (__builtin_cpu_supports("avxvnni")) level = LEVEL_AVX2_VNNI;
+        has_avxvnni = __builtin_cpu_supports("avxvnni");
+        if (has_avxvnni) level = LEVEL_AVX2_VNNI;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+                && __builtin_cpu_supports("avx512vnni")) {
+            level = LEVEL_AVX512;
+        }
     }
     return JNI_VERSION_1_8;
 }
@@ -603,7 +766,8 @@ JNIEXPORT void JNIFN(matmulInt8)(JNIEnv *env, jclass cls, jbyteArray qa, jint qO
     float *o = (*env)->GetPrimitiveArrayCritical(env, oa, NULL);
     if (q && cs && o && (!rsa || rs) && (!ba || b)) {
         const int8_t *w = (const int8_t *) (intptr_t) wAddr;
-        if (level >= LEVEL_AVX2_VNNI) matmul_i8_vnni(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+        if (level >= LEVEL_AVX512) matmul_i8_avx512(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+        else if (level >= LEVEL_AVX2_VNNI && has_avxvnni) matmul_i8_vnni(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
         else if (level >= LEVEL_AVX2) matmul_i8_avx2(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
         else matmul_i8_base(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
     }

@@ -22,8 +22,8 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
 
 /**
- * Kernels in C (AVX2/FMA, AVX-VNNI for int8, with an x86-64 baseline fallback chosen at load time)
- * called through JNI; the library comes from a platform fragment of this bundle
+ * Kernels in C (AVX2/FMA, AVX-512 for batched GEMMs, AVX-VNNI or AVX-512 VNNI for int8, with an
+ * x86-64 baseline fallback; the path is chosen at load time from the CPU's features) called through JNI; the library comes from a platform fragment of this bundle
  * ({@code dev.dpserve.tensor.native.linux.x86_64}).
  *
  * <p>Registration: this component always activates, loads the library and only then registers

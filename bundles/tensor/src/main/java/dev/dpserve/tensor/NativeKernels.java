@@ -21,6 +21,7 @@ final class NativeKernels {
     static final int LEVEL_BASELINE = 0;
     static final int LEVEL_AVX2 = 1;
     static final int LEVEL_AVX2_VNNI = 2;
+    static final int LEVEL_AVX512 = 3;
 
     static final int DT_F32 = 0;
     static final int DT_BF16 = 1;
@@ -51,6 +52,7 @@ final class NativeKernels {
             case LEVEL_BASELINE -> "x86-64 baseline";
             case LEVEL_AVX2 -> "AVX2+FMA";
             case LEVEL_AVX2_VNNI -> "AVX2+FMA, AVX-VNNI";
+            case LEVEL_AVX512 -> "AVX2+FMA, AVX-512 (F, BW, VL, VNNI)";
             default -> "level " + level;
         };
     }

@@ -31,7 +31,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The native backend against independent references written here (double-precision GEMM, exact
  * integer GEMM, plain loops for the element-wise ops), over every supported op × dtype × awkward
- * shape, on each code path the CPU can run (baseline, AVX2+FMA, AVX-VNNI), single- and
+ * shape, on each code path the CPU can run (baseline, AVX2+FMA, AVX-VNNI, AVX-512), single- and
  * multi-threaded. Runs with {@code -Djava.library.path} at the freshly built library.
  */
 class NativeKernelBackendTest {
@@ -105,7 +105,7 @@ class NativeKernelBackendTest {
         NativeKernels.forceLevel(level);
         SplittableRandom rnd = new SplittableRandom(7 + level);
         try (Arena arena = Arena.ofShared(); NativeKernelBackend b = new NativeKernelBackend(threads)) {
-            for (int n : new int[] {1, 2, 3, 4, 5, 70}) {
+            for (int n : new int[] {1, 2, 3, 4, 5, 7, 70}) {
                 for (int k : new int[] {1, 7, 9, 33, 520, 1030}) {
                     for (int m : new int[] {1, 5, 130}) {
                         checkMatmul(b, rnd, type, n, k, m, nativeSegment(arena, (long) m * k * type.byteSize()));
@@ -232,7 +232,7 @@ class NativeKernelBackendTest {
         SplittableRandom rnd = new SplittableRandom(11 + level);
         try (Arena arena = Arena.ofShared(); NativeKernelBackend b = new NativeKernelBackend(threads)) {
             for (int n : new int[] {1, 2, 3, 4, 7, 67}) {
-                for (int k : new int[] {1, 15, 16, 31, 32, 33, 100, 1000}) {
+                for (int k : new int[] {1, 15, 16, 31, 32, 33, 63, 64, 65, 100, 1000}) {
                     for (int m : new int[] {1, 4, 6, 131}) {
                         checkInt8(b, arena, rnd, n, k, m, rnd.nextBoolean(), rnd.nextBoolean());
                     }
