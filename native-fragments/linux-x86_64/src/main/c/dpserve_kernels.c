@@ -793,11 +793,13 @@ JNIEXPORT void JNIFN(quantizeRows)(JNIEnv *env, jclass cls, jfloatArray xa, jint
 JNIEXPORT void JNIFN(rmsNorm)(JNIEnv *env, jclass cls, jfloatArray xa, jint xOff, jint xStride, jint rows,
                               jfloatArray wa, jfloat eps, jfloatArray oa, jint outOff, jint outStride) {
     (void) cls;
+    /* no JNI calls between Get- and ReleasePrimitiveArrayCritical: ask everything first */
     int same = (*env)->IsSameObject(env, xa, oa);
+    jsize n = (*env)->GetArrayLength(env, wa);
     float *x = (*env)->GetPrimitiveArrayCritical(env, xa, NULL);
     float *w = (*env)->GetPrimitiveArrayCritical(env, wa, NULL);
     float *o = same ? x : (*env)->GetPrimitiveArrayCritical(env, oa, NULL);
-    if (x && w && o) rms_norm(x + xOff, xStride, rows, w, (*env)->GetArrayLength(env, wa), eps, o + outOff, outStride);
+    if (x && w && o) rms_norm(x + xOff, xStride, rows, w, n, eps, o + outOff, outStride);
     if (o && !same) (*env)->ReleasePrimitiveArrayCritical(env, oa, o, 0);
     if (w) (*env)->ReleasePrimitiveArrayCritical(env, wa, w, JNI_ABORT);
     if (x) (*env)->ReleasePrimitiveArrayCritical(env, xa, x, 0);

@@ -318,6 +318,8 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
         }
 
         static Weights of(MemorySegment data) {
+            // native code reads the address directly: refuse memory that was already released
+            if (!data.scope().isAlive()) throw new IllegalStateException("weight memory was already released");
             if (data.isNative()) return new Weights(data.address(), null);
             Arena a = Arena.ofShared();
             MemorySegment copy = a.allocate(Math.max(1, data.byteSize()), 64);

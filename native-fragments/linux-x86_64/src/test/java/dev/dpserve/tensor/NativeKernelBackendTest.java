@@ -508,6 +508,51 @@ class NativeKernelBackendTest {
         }
     }
 
+    @Test
+    void refusesReleasedWeightMemory() {
+        Tensor w;
+        try (Arena arena = Arena.ofConfined()) {
+            w = new Tensor("w", DType.F32, new long[] {4, 8}, arena.allocate(4 * 8 * 4));
+        }
+        try (NativeKernelBackend b = new NativeKernelBackend(1)) {
+            assertThrows(IllegalStateException.class, () -> b.matmul(new float[8], 0, 1, w, new float[4], 0));
+        }
+    }
+
+    @Test
+    void concurrentCallersShareThePool() throws Exception {
+        SplittableRandom rnd = new SplittableRandom(29);
+        try (Arena arena = Arena.ofShared(); NativeKernelBackend b = new NativeKernelBackend(2)) {
+            int m = 200;
+            int k = 300;
+            MemorySegment data = arena.allocate(4L * m * k);
+            float[] wv = randoms(rnd, m * k);
+            for (int i = 0; i < wv.length; i++) data.set(F32_LE, 4L * i, wv[i]);
+            Tensor w = new Tensor("w", DType.F32, new long[] {m, k}, data);
+            int n = 9;
+            float[] x = randoms(rnd, n * k);
+            float[] expected = new float[n * m];
+            b.matmul(x, 0, n, w, expected, 0);
+            List<Thread> threads = new ArrayList<>();
+            List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+            for (int t = 0; t < 4; t++) {
+                threads.add(Thread.ofPlatform().start(() -> {
+                    try {
+                        for (int r = 0; r < 50; r++) {
+                            float[] out = new float[n * m];
+                            b.matmul(x, 0, n, w, out, 0);
+                            assertArrayEquals(expected, out);
+                        }
+                    } catch (Throwable e) {
+                        failures.add(e);
+                    }
+                }));
+            }
+            for (Thread t : threads) t.join();
+            assertTrue(failures.isEmpty(), () -> "concurrent matmul failed: " + failures);
+        }
+    }
+
     private static float[] randoms(SplittableRandom rnd, int n) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) (rnd.nextDouble() * 2 - 1);
