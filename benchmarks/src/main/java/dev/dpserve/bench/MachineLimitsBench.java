@@ -100,25 +100,25 @@ public class MachineLimitsBench {
     @Benchmark
     @Threads(1)
     public float peakFmaVector256T1() {
-        return fmaLoop(S256);
+        return fmaLoop256();
     }
 
     @Benchmark
     @Threads(2)
     public float peakFmaVector256T2() {
-        return fmaLoop(S256);
+        return fmaLoop256();
     }
 
     @Benchmark
     @Threads(1)
     public float peakFmaVectorPreferredT1() {
-        return fmaLoop(PREFERRED);
+        return fmaLoopPreferred();
     }
 
     @Benchmark
     @Threads(2)
     public float peakFmaVectorPreferredT2() {
-        return fmaLoop(PREFERRED);
+        return fmaLoopPreferred();
     }
 
     @Benchmark
@@ -145,14 +145,45 @@ public class MachineLimitsBench {
         return streamSum(b.data);
     }
 
-    /** 12 independent FMA chains of {@code s} lanes, {@link #FMA_ITERATIONS} times. */
-    private static float fmaLoop(VectorSpecies<Float> s) {
-        FloatVector m = FloatVector.broadcast(s, 0.999999f);
-        FloatVector c = FloatVector.broadcast(s, 1e-7f);
-        FloatVector a0 = FloatVector.broadcast(s, 0f), a1 = FloatVector.broadcast(s, 1f), a2 = FloatVector.broadcast(s, 2f);
-        FloatVector a3 = FloatVector.broadcast(s, 3f), a4 = FloatVector.broadcast(s, 4f), a5 = FloatVector.broadcast(s, 5f);
-        FloatVector a6 = FloatVector.broadcast(s, 6f), a7 = FloatVector.broadcast(s, 7f), a8 = FloatVector.broadcast(s, 8f);
-        FloatVector a9 = FloatVector.broadcast(s, 9f), a10 = FloatVector.broadcast(s, 10f), a11 = FloatVector.broadcast(s, 11f);
+    // The species must be a compile-time constant for C2 to intrinsify the Vector API: one method per
+    // species, each reading its static final field (a species passed as a parameter would not be).
+
+    /** 12 independent FMA chains of 8 lanes, {@link #FMA_ITERATIONS} times. */
+    private static float fmaLoop256() {
+        FloatVector m = FloatVector.broadcast(S256, 0.999999f);
+        FloatVector c = FloatVector.broadcast(S256, 1e-7f);
+        FloatVector a0 = FloatVector.broadcast(S256, 0f), a1 = FloatVector.broadcast(S256, 1f), a2 = FloatVector.broadcast(S256, 2f);
+        FloatVector a3 = FloatVector.broadcast(S256, 3f), a4 = FloatVector.broadcast(S256, 4f), a5 = FloatVector.broadcast(S256, 5f);
+        FloatVector a6 = FloatVector.broadcast(S256, 6f), a7 = FloatVector.broadcast(S256, 7f), a8 = FloatVector.broadcast(S256, 8f);
+        FloatVector a9 = FloatVector.broadcast(S256, 9f), a10 = FloatVector.broadcast(S256, 10f), a11 = FloatVector.broadcast(S256, 11f);
+        for (long i = 0; i < FMA_ITERATIONS; i++) {
+            a0 = a0.fma(m, c);
+            a1 = a1.fma(m, c);
+            a2 = a2.fma(m, c);
+            a3 = a3.fma(m, c);
+            a4 = a4.fma(m, c);
+            a5 = a5.fma(m, c);
+            a6 = a6.fma(m, c);
+            a7 = a7.fma(m, c);
+            a8 = a8.fma(m, c);
+            a9 = a9.fma(m, c);
+            a10 = a10.fma(m, c);
+            a11 = a11.fma(m, c);
+        }
+        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).add(a8).add(a9).add(a10).add(a11)
+                .reduceLanes(VectorOperators.ADD);
+    }
+
+    /** 12 independent FMA chains of the preferred species' lanes, {@link #FMA_ITERATIONS} times. */
+    private static float fmaLoopPreferred() {
+        FloatVector m = FloatVector.broadcast(PREFERRED, 0.999999f);
+        FloatVector c = FloatVector.broadcast(PREFERRED, 1e-7f);
+        FloatVector a0 = FloatVector.broadcast(PREFERRED, 0f), a1 = FloatVector.broadcast(PREFERRED, 1f);
+        FloatVector a2 = FloatVector.broadcast(PREFERRED, 2f), a3 = FloatVector.broadcast(PREFERRED, 3f);
+        FloatVector a4 = FloatVector.broadcast(PREFERRED, 4f), a5 = FloatVector.broadcast(PREFERRED, 5f);
+        FloatVector a6 = FloatVector.broadcast(PREFERRED, 6f), a7 = FloatVector.broadcast(PREFERRED, 7f);
+        FloatVector a8 = FloatVector.broadcast(PREFERRED, 8f), a9 = FloatVector.broadcast(PREFERRED, 9f);
+        FloatVector a10 = FloatVector.broadcast(PREFERRED, 10f), a11 = FloatVector.broadcast(PREFERRED, 11f);
         for (long i = 0; i < FMA_ITERATIONS; i++) {
             a0 = a0.fma(m, c);
             a1 = a1.fma(m, c);
@@ -172,16 +203,15 @@ public class MachineLimitsBench {
     }
 
     private static float streamSum(MemorySegment data) {
-        VectorSpecies<Float> s = PREFERRED;
-        long step = s.vectorByteSize();
-        FloatVector a0 = FloatVector.zero(s), a1 = a0, a2 = a0, a3 = a0;
+        long step = PREFERRED.vectorByteSize();
+        FloatVector a0 = FloatVector.zero(PREFERRED), a1 = a0, a2 = a0, a3 = a0;
         long n = data.byteSize();
         long i = 0;
         for (; i + 4 * step <= n; i += 4 * step) {
-            a0 = a0.add(FloatVector.fromMemorySegment(s, data, i, ByteOrder.LITTLE_ENDIAN));
-            a1 = a1.add(FloatVector.fromMemorySegment(s, data, i + step, ByteOrder.LITTLE_ENDIAN));
-            a2 = a2.add(FloatVector.fromMemorySegment(s, data, i + 2 * step, ByteOrder.LITTLE_ENDIAN));
-            a3 = a3.add(FloatVector.fromMemorySegment(s, data, i + 3 * step, ByteOrder.LITTLE_ENDIAN));
+            a0 = a0.add(FloatVector.fromMemorySegment(PREFERRED, data, i, ByteOrder.LITTLE_ENDIAN));
+            a1 = a1.add(FloatVector.fromMemorySegment(PREFERRED, data, i + step, ByteOrder.LITTLE_ENDIAN));
+            a2 = a2.add(FloatVector.fromMemorySegment(PREFERRED, data, i + 2 * step, ByteOrder.LITTLE_ENDIAN));
+            a3 = a3.add(FloatVector.fromMemorySegment(PREFERRED, data, i + 3 * step, ByteOrder.LITTLE_ENDIAN));
         }
         return a0.add(a1).add(a2).add(a3).reduceLanes(VectorOperators.ADD);
     }
