@@ -423,6 +423,11 @@ static VNNI void matmul_i8_vnni(const int8_t *q, int k, const int8_t *w, int m, 
 #define A512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define A512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"), always_inline)) static inline
 
+/* K block of the AVX-512 path: 4 rows + 4 tokens x KC512 floats = 32 KiB, within L1 */
+#ifndef KC512
+#define KC512 1024
+#endif
+
 A512_INLINE __m256 half512(__m512 a) {
     return _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
 }
@@ -477,17 +482,27 @@ A512_INLINE void widen512(int dtype, const uint16_t *src, float *dst, int kc) {
     }
 }
 
-/* blocks of at least 4 tokens; the K tail (k % 16) is left to the caller */
+/*
+ * Blocks of at least 4 tokens; the K tail (k % 16) is left to the caller. Per K slice of KC512
+ * floats the block's activations are first packed contiguously (at most 64 tokens x 4 KiB, in
+ * L2: rows of x sit 4·K bytes apart, a stride that maps them onto the same cache sets); then each
+ * quad of weight rows (16 KiB, in L1) meets every token quad.
+ */
 static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
                                        int i1, float *out, int kfull) {
-    float *buf = NULL;
-    if (dtype != DT_F32) {
-        buf = aligned_alloc(64, (size_t) 4 * KC * sizeof(float));
-        if (!buf) { matmul_base(dtype, x, k, w, m, j0, j1, i0, i1, out); return; }
+    int nt = i1 - i0;
+    float *xbuf = aligned_alloc(64, (size_t) nt * KC512 * sizeof(float));
+    float *buf = dtype != DT_F32 ? aligned_alloc(64, (size_t) 4 * KC512 * sizeof(float)) : NULL;
+    if (!xbuf || (dtype != DT_F32 && !buf)) {
+        free(xbuf);
+        free(buf);
+        matmul_base(dtype, x, k, w, m, j0, j1, i0, i1, out);
+        return;
     }
-    for (int kb = 0; kb < kfull; kb += KC) {
-        int kc = kfull - kb < KC ? kfull - kb : KC;
+    for (int kb = 0; kb < kfull; kb += KC512) {
+        int kc = kfull - kb < KC512 ? kfull - kb : KC512;
         int add = kb > 0;
+        for (int t = 0; t < nt; t++) memcpy(xbuf + (size_t) t * kc, x + (size_t) (i0 + t) * k + kb, (size_t) kc * sizeof(float));
         int j = j0;
         for (; j + 4 <= j1; j += 4) {
             const float *wp;
@@ -501,14 +516,13 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
                 wp = buf;
                 ws = (size_t) kc;
             }
-            int i = i0;
-            const float *xb = x + kb;
-            float *ob = out + j;
-            for (; i + 4 <= i1; i += 4) z4x4(wp, ws, xb + (size_t) i * k, (size_t) k, kc, ob + (size_t) i * m, (size_t) m, add);
-            switch (i1 - i) {
-                case 3: z4x3(wp, ws, xb + (size_t) i * k, (size_t) k, kc, ob + (size_t) i * m, (size_t) m, add); break;
-                case 2: z4x2(wp, ws, xb + (size_t) i * k, (size_t) k, kc, ob + (size_t) i * m, (size_t) m, add); break;
-                case 1: z4x1(wp, ws, xb + (size_t) i * k, (size_t) k, kc, ob + (size_t) i * m, (size_t) m, add); break;
+            int t = 0;
+            float *ob = out + (size_t) i0 * m + j;
+            for (; t + 4 <= nt; t += 4) z4x4(wp, ws, xbuf + (size_t) t * kc, (size_t) kc, kc, ob + (size_t) t * m, (size_t) m, add);
+            switch (nt - t) {
+                case 3: z4x3(wp, ws, xbuf + (size_t) t * kc, (size_t) kc, kc, ob + (size_t) t * m, (size_t) m, add); break;
+                case 2: z4x2(wp, ws, xbuf + (size_t) t * kc, (size_t) kc, kc, ob + (size_t) t * m, (size_t) m, add); break;
+                case 1: z4x1(wp, ws, xbuf + (size_t) t * kc, (size_t) kc, kc, ob + (size_t) t * m, (size_t) m, add); break;
                 default: break;
             }
         }
@@ -520,13 +534,14 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
                 widen512(dtype, (const uint16_t *) w + (size_t) j * k + kb, buf, kc);
                 wp = buf;
             }
-            for (int i = i0; i < i1; i += 4) {
-                int nt = i1 - i < 4 ? i1 - i : 4;
-                z1xT(wp, x + (size_t) i * k + kb, (size_t) k, nt, kc, out + (size_t) i * m + j, (size_t) m, add);
+            for (int t = 0; t < nt; t += 4) {
+                int q = nt - t < 4 ? nt - t : 4;
+                z1xT(wp, xbuf + (size_t) t * kc, (size_t) kc, q, kc, out + (size_t) (i0 + t) * m + j, (size_t) m, add);
             }
         }
     }
     free(buf);
+    free(xbuf);
 }
 
 /* AVX-512 VNNI int8: as kv8xT with 64 bytes per step */
@@ -662,33 +677,26 @@ static void top_k(const float *x, int len, int k, int32_t *idx, float *val) {
 
 /* ---------------------------------------------------------------- machine probes (benchmarks) */
 
-/* 12 independent FMA chains x 8 lanes: the core's peak if 2 FMA pipes and latency <= 6 */
-static AVX2 double fma_loop_avx2(long iters) {
-    __m256 a[12];
-    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float) i);
-    for (long n = 0; n < iters; n++) {
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
-        __asm__ volatile("" : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]), "+x"(a[5]));
+/*
+ * 12 independent FMA chains: enough to cover 2 FMA pipes x a latency of up to 6 cycles. Named
+ * variables (not an array) so that every chain lives in a register.
+ */
+#define FMA_LOOP(NAME, ATTR, VT, SET1, FMADD, ADD, REDUCE)                                          \
+    static ATTR double NAME(long iters) {                                                           \
+        const VT m = SET1(0.999999f), c = SET1(1e-7f);                                              \
+        VT a0 = SET1(0.f), a1 = SET1(1.f), a2 = SET1(2.f), a3 = SET1(3.f), a4 = SET1(4.f), a5 = SET1(5.f); \
+        VT a6 = SET1(6.f), a7 = SET1(7.f), a8 = SET1(8.f), a9 = SET1(9.f), a10 = SET1(10.f), a11 = SET1(11.f); \
+        for (long n = 0; n < iters; n++) {                                                          \
+            a0 = FMADD(a0, m, c); a1 = FMADD(a1, m, c); a2 = FMADD(a2, m, c); a3 = FMADD(a3, m, c);    \
+            a4 = FMADD(a4, m, c); a5 = FMADD(a5, m, c); a6 = FMADD(a6, m, c); a7 = FMADD(a7, m, c);    \
+            a8 = FMADD(a8, m, c); a9 = FMADD(a9, m, c); a10 = FMADD(a10, m, c); a11 = FMADD(a11, m, c); \
+        }                                                                                           \
+        VT s = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));                   \
+        return REDUCE(ADD(s, ADD(ADD(a8, a9), ADD(a10, a11))));                                     \
     }
-    __m256 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
-    return hsum1(s);
-}
-
-/* the same with 512-bit vectors, for comparison on CPUs with AVX-512 (the kernels use AVX2) */
-static __attribute__((target("avx512f"))) double fma_loop_avx512(long iters) {
-    __m512 a[12];
-    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float) i);
-    for (long n = 0; n < iters; n++) {
-        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]));
-    }
-    __m512 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
-    return _mm512_reduce_add_ps(s);
-}
+FMA_LOOP(fma_loop_avx2, AVX2, __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, hsum1)
+FMA_LOOP(fma_loop_avx512, __attribute__((target("avx512f"))), __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps,
+         _mm512_reduce_add_ps)
 
 static AVX2 double stream_sum_avx2(const float *p, size_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
