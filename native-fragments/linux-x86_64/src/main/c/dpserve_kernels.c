@@ -577,6 +577,51 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
 I8_KERNEL_512(1)
 I8_KERNEL_512(3)
 
+/* decode-sized blocks (1 to 3 tokens): stream one weight row at a time, as the float path does */
+static A512 void matmul_i8_avx512_small(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0,
+                                        int i1, const float *rowScale, const int32_t *bias, const float *colScale,
+                                        float *out) {
+    const __m512i flip = _mm512_set1_epi8((char) 0x80);
+    const __m512i ones = _mm512_set1_epi8(1);
+    int kfull = k & ~63;
+    int nt = i1 - i0;
+    const int8_t *x = q + (size_t) i0 * k;
+    for (int j = j0; j < j1; j++) {
+        const int8_t *wr = w + (size_t) j * k;
+        __m512i a[3][2];
+        for (int t = 0; t < 3; t++) a[t][0] = a[t][1] = _mm512_setzero_si512();
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        int p = 0;
+        for (; p + 128 <= kfull; p += 128) {
+            __m512i w0 = _mm512_loadu_si512((const void *) (wr + p));
+            __m512i w1 = _mm512_loadu_si512((const void *) (wr + p + 64));
+            s0 = _mm512_dpbusd_epi32(s0, ones, w0);
+            s1 = _mm512_dpbusd_epi32(s1, ones, w1);
+            for (int t = 0; t < nt; t++) {
+                const int8_t *xt = x + (size_t) t * k + p;
+                a[t][0] = _mm512_dpbusd_epi32(a[t][0], _mm512_xor_si512(_mm512_loadu_si512((const void *) xt), flip), w0);
+                a[t][1] = _mm512_dpbusd_epi32(a[t][1], _mm512_xor_si512(_mm512_loadu_si512((const void *) (xt + 64)), flip), w1);
+            }
+        }
+        for (; p < kfull; p += 64) {
+            __m512i w0 = _mm512_loadu_si512((const void *) (wr + p));
+            s0 = _mm512_dpbusd_epi32(s0, ones, w0);
+            for (int t = 0; t < nt; t++)
+                a[t][0] = _mm512_dpbusd_epi32(a[t][0],
+                        _mm512_xor_si512(_mm512_loadu_si512((const void *) (x + (size_t) t * k + p)), flip), w0);
+        }
+        int32_t corr = _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1)) * 128;
+        for (int t = 0; t < nt; t++) {
+            int32_t acc = _mm512_reduce_add_epi32(_mm512_add_epi32(a[t][0], a[t][1])) - corr
+                    + dot_i8_tail(x + (size_t) t * k, wr, kfull, k);
+            if (bias) acc += bias[j];
+            float f = (float) acc;
+            if (rowScale) f *= rowScale[i0 + t];
+            out[(size_t) (i0 + t) * m + j] = f * colScale[j];
+        }
+    }
+}
+
 static A512 void matmul_i8_avx512(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0, int i1,
                                   const float *rowScale, const int32_t *bias, const float *colScale, float *out) {
     MATMUL_I8_BODY(64, kz8x1, kz8x3)
@@ -774,7 +819,8 @@ JNIEXPORT void JNIFN(matmulInt8)(JNIEnv *env, jclass cls, jbyteArray qa, jint qO
     float *o = (*env)->GetPrimitiveArrayCritical(env, oa, NULL);
     if (q && cs && o && (!rsa || rs) && (!ba || b)) {
         const int8_t *w = (const int8_t *) (intptr_t) wAddr;
-        if (level >= LEVEL_AVX512) matmul_i8_avx512(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+        if (level >= LEVEL_AVX512 && i1 - i0 <= 3) matmul_i8_avx512_small(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+        else if (level >= LEVEL_AVX512) matmul_i8_avx512(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
         else if (level >= LEVEL_AVX2_VNNI && has_avxvnni) matmul_i8_vnni(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
         else if (level >= LEVEL_AVX2) matmul_i8_avx2(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
         else matmul_i8_base(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
