@@ -63,16 +63,22 @@ static inline float weight_at(int dtype, const void *w, size_t idx) {
     }
 }
 
-static void matmul_base(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
-                        float *out) {
+/* out = the dot products over the first kend of the k columns */
+static void matmul_base_upto(int dtype, const float *x, int k, int kend, const void *w, int m, int j0, int j1, int i0,
+                             int i1, float *out) {
     for (int j = j0; j < j1; j++) {
         for (int i = i0; i < i1; i++) {
             const float *xi = x + (size_t) i * k;
             float s = 0.f;
-            for (int p = 0; p < k; p++) s += xi[p] * weight_at(dtype, w, (size_t) j * k + p);
+            for (int p = 0; p < kend; p++) s += xi[p] * weight_at(dtype, w, (size_t) j * k + p);
             out[(size_t) i * m + j] = s;
         }
     }
+}
+
+static void matmul_base(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
+                        float *out) {
+    matmul_base_upto(dtype, x, k, k, w, m, j0, j1, i0, i1, out);
 }
 
 static void matmul_i8_base(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0, int i1,
@@ -248,48 +254,51 @@ static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, in
         kfull = k & ~15;
         matmul_avx512_blocked(dtype, x, k, w, m, j0, j1, i0, i1, out, kfull);
     } else {
-    float *buf = NULL;
-    if (dtype != DT_F32 && kfull > 0) {
-        buf = aligned_alloc(32, (size_t) 4 * kcb * sizeof(float));
-        if (!buf) { matmul_base(dtype, x, k, w, m, j0, j1, i0, i1, out); return; }
-    }
-    for (int kb = 0; kb < kfull; kb += kcb) {
-        int kc = kfull - kb < kcb ? kfull - kb : kcb;
-        int add = kb > 0;
-        int j = j0;
-        for (; j + 4 <= j1; j += 4) {
-            const float *wp;
-            size_t ws;
-            if (dtype == DT_F32) {
-                wp = (const float *) w + (size_t) j * k + kb;
-                ws = (size_t) k;
-            } else {
-                for (int r = 0; r < 4; r++)
-                    widen(dtype, (const uint16_t *) w + (size_t) (j + r) * k + kb, buf + (size_t) r * kc, kc);
-                wp = buf;
-                ws = (size_t) kc;
-            }
-            int i = i0;
-            for (; i + 3 <= i1; i += 3)
-                k4x3(wp, ws, x + (size_t) i * k + kb, (size_t) k, kc, out + (size_t) i * m + j, (size_t) m, add);
-            if (i1 - i == 2) k4x2(wp, ws, x + (size_t) i * k + kb, (size_t) k, kc, out + (size_t) i * m + j, (size_t) m, add);
-            else if (i1 - i == 1) k4x1(wp, ws, x + (size_t) i * k + kb, (size_t) k, kc, out + (size_t) i * m + j, (size_t) m, add);
-        }
-        for (; j < j1; j++) {
-            const float *wp;
-            if (dtype == DT_F32) {
-                wp = (const float *) w + (size_t) j * k + kb;
-            } else {
-                widen(dtype, (const uint16_t *) w + (size_t) j * k + kb, buf, kc);
-                wp = buf;
-            }
-            for (int i = i0; i < i1; i += 3) {
-                int nt = i1 - i < 3 ? i1 - i : 3;
-                k1xT(wp, x + (size_t) i * k + kb, (size_t) k, nt, kc, out + (size_t) i * m + j, (size_t) m, add);
+        float *buf = NULL;
+        if (dtype != DT_F32 && kfull > 0) {
+            buf = aligned_alloc(32, (size_t) 4 * kcb * sizeof(float));
+            if (!buf) {
+                matmul_base(dtype, x, k, w, m, j0, j1, i0, i1, out);
+                return;
             }
         }
-    }
-    free(buf);
+        for (int kb = 0; kb < kfull; kb += kcb) {
+            int kc = kfull - kb < kcb ? kfull - kb : kcb;
+            int add = kb > 0;
+            int j = j0;
+            for (; j + 4 <= j1; j += 4) {
+                const float *wp;
+                size_t ws;
+                if (dtype == DT_F32) {
+                    wp = (const float *) w + (size_t) j * k + kb;
+                    ws = (size_t) k;
+                } else {
+                    for (int r = 0; r < 4; r++)
+                        widen(dtype, (const uint16_t *) w + (size_t) (j + r) * k + kb, buf + (size_t) r * kc, kc);
+                    wp = buf;
+                    ws = (size_t) kc;
+                }
+                int i = i0;
+                for (; i + 3 <= i1; i += 3)
+                    k4x3(wp, ws, x + (size_t) i * k + kb, (size_t) k, kc, out + (size_t) i * m + j, (size_t) m, add);
+                if (i1 - i == 2) k4x2(wp, ws, x + (size_t) i * k + kb, (size_t) k, kc, out + (size_t) i * m + j, (size_t) m, add);
+                else if (i1 - i == 1) k4x1(wp, ws, x + (size_t) i * k + kb, (size_t) k, kc, out + (size_t) i * m + j, (size_t) m, add);
+            }
+            for (; j < j1; j++) {
+                const float *wp;
+                if (dtype == DT_F32) {
+                    wp = (const float *) w + (size_t) j * k + kb;
+                } else {
+                    widen(dtype, (const uint16_t *) w + (size_t) j * k + kb, buf, kc);
+                    wp = buf;
+                }
+                for (int i = i0; i < i1; i += 3) {
+                    int nt = i1 - i < 3 ? i1 - i : 3;
+                    k1xT(wp, x + (size_t) i * k + kb, (size_t) k, nt, kc, out + (size_t) i * m + j, (size_t) m, add);
+                }
+            }
+        }
+        free(buf);
     }
     /* the K tail (k % 8), or all of K when k < 8 */
     for (int j = j0; j < j1; j++) {
@@ -496,7 +505,7 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
     if (!xbuf || (dtype != DT_F32 && !buf)) {
         free(xbuf);
         free(buf);
-        matmul_base(dtype, x, k, w, m, j0, j1, i0, i1, out);
+        matmul_base_upto(dtype, x, k, kfull, w, m, j0, j1, i0, i1, out); /* the caller adds the K tail */
         return;
     }
     for (int kb = 0; kb < kfull; kb += KC512) {
