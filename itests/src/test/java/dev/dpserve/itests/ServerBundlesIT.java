@@ -80,7 +80,8 @@ public class ServerBundlesIT {
                 assertEquals(bsn + " must export nothing", null, exports);
             }
         }
-        assertEquals("api, tensor, tokenizer, model, scheduler.v1, scheduler.ascend, engine, parallel, rest, shell", 10, dpserveBundles);
+        assertEquals("api, tensor, tensor.native.linux.x86_64, tokenizer, model, scheduler.v1, scheduler.ascend, engine, parallel, rest, shell",
+                11, dpserveBundles);
     }
 
     @Test

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.tensor;
+
+import dev.dpserve.api.tensor.DType;
+import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.api.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Dictionary;
+import java.util.Hashtable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntConsumer;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceRegistration;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+
+/**
+ * Kernels in C (AVX2/FMA, AVX-512 for batched GEMMs, AVX-VNNI or AVX-512 VNNI for int8, with an
+ * x86-64 baseline fallback; the path is chosen at load time from the CPU's features) called through JNI; the library comes from a platform fragment of this bundle
+ * ({@code dev.dpserve.tensor.native.linux.x86_64}).
+ *
+ * <p>Registration: this component always activates, loads the library and only then registers
+ * itself as a {@link KernelBackend} named "native" (score {@value #SCORE}, above "vector"). Without
+ * the fragment (or on another platform) it logs one line and registers nothing.
+ *
+ * <p>Threading: GEMMs are split on the Java side into blocks of weight rows × up to
+ * {@value #BATCH_TILE} tokens, one JNI call per block, over a pool of
+ * {@code availableProcessors} threads (the caller works too). The element-wise ops run on the
+ * calling thread. Activations are pinned with {@code GetPrimitiveArrayCritical}; weights are read
+ * at their native address (memory-mapped checkpoints are never copied). A weight backed by a heap
+ * array is copied to native memory for the duration of the call (correct, not fast).
+ */
+@Component(service = {}, immediate = true)
+public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
+
+    /** The score of this backend: above the Vector API backend. */
+    public static final int SCORE = 200;
+
+    private static final System.Logger LOG = System.getLogger(NativeKernelBackend.class.getName());
+
+    /** Tokens per GEMM block: a block's activations (64 × a 512-float K slice) stay in L2. */
+    static final int BATCH_TILE = 64;
+    private static final long PARALLEL_MIN_WORK = 1L << 17;
+    private static final int MIN_ROWS_PER_TASK = 16;
+    private static final int TASKS_PER_THREAD = 4;
+
+    private volatile ExecutorService pool;
+    private volatile int threads = 1;
+    private ServiceRegistration<KernelBackend> registration;
+
+    /** For DS: the library is loaded and the pool created on activation. */
+    public NativeKernelBackend() {
+    }
+
+    /**
+     * A backend outside OSGi with its own pool of {@code threads} workers (the caller counts as
+     * one); IllegalStateException if the native library cannot be loaded.
+     */
+    public NativeKernelBackend(int threads) {
+        String err = NativeKernels.load();
+        if (err != null) throw new IllegalStateException("native kernels not available: " + err);
+        start(threads);
+    }
+
+    /** Whether the native library is loadable from this class loader (loading it if not yet). */
+    public static boolean available() {
+        return NativeKernels.load() == null;
+    }
+
+    @Activate
+    void activate(BundleContext context) {
+        String err = NativeKernels.load();
+        if (err != null) {
+            LOG.log(System.Logger.Level.INFO, "native kernels not installed ({0}); the \"native\" KernelBackend is not registered", err);
+            return;
+        }
+        start(Runtime.getRuntime().availableProcessors());
+        Dictionary<String, Object> props = new Hashtable<>();
+        props.put(KernelBackend.NAME, name());
+        registration = context.registerService(KernelBackend.class, this, props);
+        LOG.log(System.Logger.Level.INFO, "native kernels loaded ({0}, {1} threads); KernelBackend \"native\" registered",
+                NativeKernels.levelName(NativeKernels.level()), threads);
+    }
+
+    @Deactivate
+    void deactivate() {
+        ServiceRegistration<KernelBackend> r = registration;
+        registration = null;
+        if (r != null) {
+            try {
+                r.unregister();
+            } catch (IllegalStateException alreadyGone) {
+                // the bundle is stopping and the framework unregistered it already
+            }
+        }
+        close();
+    }
+
+    private void start(int n) {
+        if (n < 1) throw new IllegalArgumentException("threads must be >= 1, got " + n);
+        AtomicInteger seq = new AtomicInteger();
+        this.threads = n;
+        this.pool = n == 1 ? null : Executors.newFixedThreadPool(n - 1, r -> {
+            Thread t = new Thread(r, "dpserve-native-" + seq.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Shuts the pool down; later calls run on the calling thread. Idempotent. */
+    @Override
+    public void close() {
+        ExecutorService p = pool;
+        pool = null;
+        threads = 1;
+        if (p != null) p.shutdownNow();
+    }
+
+    @Override
+    public String name() {
+        return "native";
+    }
+
+    @Override
+    public int score() {
+        return SCORE;
+    }
+
+    @Override
+    public boolean supports(Op op, DType type) {
+        return switch (op) {
+            case MATMUL -> MatmulArgs.isFloatWeight(type);
+            case MATMUL_INT8 -> type == DType.I8;
+            case QUANTIZE_ROWS, RMS_NORM, ROPE, SOFTMAX, SILU_MUL, TOP_K -> type == DType.F32;
+            case ATTENTION -> false;
+        };
+    }
+
+    @Override
+    public void matmul(float[] x, int xOff, int n, Tensor w, float[] out, int outOff) {
+        int k = MatmulArgs.check(x, xOff, n, w, out, outOff);
+        int m = w.dim(0);
+        if (n == 0 || m == 0) return;
+        int dtype = switch (w.dtype()) {
+            case F32 -> NativeKernels.DT_F32;
+            case BF16 -> NativeKernels.DT_BF16;
+            default -> NativeKernels.DT_F16;
+        };
+        try (Weights weights = Weights.of(w.data())) {
+            long addr = weights.address;
+            gemm(n, m, k, (j0, j1, i0, i1) -> NativeKernels.matmul(dtype, x, xOff, k, addr, m, j0, j1, i0, i1, out, outOff));
+        }
+    }
+
+    @Override
+    public void matmulInt8(byte[] q, int qOff, int n, float[] rowScale, Tensor w, int[] accBias, float[] colScale,
+                           float[] out, int outOff) {
+        if (w.rank() != 2 || w.dtype() != DType.I8) {
+            throw new IllegalArgumentException("matmulInt8 weight " + w + " must be 2-D I8 (M, K)");
+        }
+        int m = w.dim(0);
+        int k = w.dim(1);
+        if (n < 0 || qOff < 0 || outOff < 0) {
+            throw new IllegalArgumentException("negative n/offset: n=" + n + " qOff=" + qOff + " outOff=" + outOff);
+        }
+        need("q", q.length, (long) qOff + (long) n * k);
+        need("out", out.length, (long) outOff + (long) n * m);
+        need("colScale", colScale.length, m);
+        if (rowScale != null) need("rowScale", rowScale.length, n);
+        if (accBias != null) need("accBias", accBias.length, m);
+        if (n == 0 || m == 0) return;
+        try (Weights weights = Weights.of(w.data())) {
+            long addr = weights.address;
+            gemm(n, m, k, (j0, j1, i0, i1) -> NativeKernels.matmulInt8(q, qOff, k, addr, m, j0, j1, i0, i1,
+                    rowScale, accBias, colScale, out, outOff));
+        }
+    }
+
+    @Override
+    public void quantizeRows(float[] x, int xOff, int rows, int k, byte[] q, int qOff, float[] scale, int scaleOff) {
+        nonNegative(xOff, rows, k, qOff, scaleOff);
+        need("x", x.length, (long) xOff + (long) rows * k);
+        need("q", q.length, (long) qOff + (long) rows * k);
+        need("scale", scale.length, (long) scaleOff + rows);
+        if (rows == 0) return;
+        NativeKernels.quantizeRows(x, xOff, rows, k, q, qOff, scale, scaleOff);
+    }
+
+    @Override
+    public void rmsNorm(float[] x, int xOff, int xStride, int rows, float[] weight, float eps,
+                        float[] out, int outOff, int outStride) {
+        nonNegative(xOff, xStride, rows, outOff, outStride);
+        if (rows == 0) return;
+        int len = weight.length;
+        need("x", x.length, (long) xOff + (long) (rows - 1) * xStride + len);
+        need("out", out.length, (long) outOff + (long) (rows - 1) * outStride + len);
+        NativeKernels.rmsNorm(x, xOff, xStride, rows, weight, eps, out, outOff, outStride);
+    }
+
+    @Override
+    public void rope(float[] x, int off, int rows, int rowStride, int heads, int headStride, int rotaryDim,
+                     float[] cos, float[] sin, boolean interleaved) {
+        nonNegative(off, rows, rowStride, heads, headStride, rotaryDim);
+        if (rotaryDim % 2 != 0) throw new IllegalArgumentException("rotaryDim must be even, got " + rotaryDim);
+        if (rows == 0 || heads == 0 || rotaryDim == 0) return;
+        need("x", x.length, (long) off + (long) (rows - 1) * rowStride + (long) (heads - 1) * headStride + rotaryDim);
+        need("cos", cos.length, (long) rows * (rotaryDim / 2));
+        need("sin", sin.length, (long) rows * (rotaryDim / 2));
+        NativeKernels.rope(x, off, rows, rowStride, heads, headStride, rotaryDim, cos, sin, interleaved);
+    }
+
+    @Override
+    public void softmax(float[] x, int off, int rows, int len, int stride) {
+        nonNegative(off, rows, len, stride);
+        if (rows == 0 || len == 0) return;
+        need("x", x.length, (long) off + (long) (rows - 1) * stride + len);
+        NativeKernels.softmax(x, off, rows, len, stride);
+    }
+
+    @Override
+    public void siluMul(float[] gate, int gOff, float[] up, int uOff, int n) {
+        nonNegative(gOff, uOff, n);
+        need("gate", gate.length, (long) gOff + n);
+        need("up", up.length, (long) uOff + n);
+        if (n == 0) return;
+        NativeKernels.siluMul(gate, gOff, up, uOff, n);
+    }
+
+    @Override
+    public void topK(float[] x, int off, int len, int k, int[] idx, float[] val) {
+        nonNegative(off, len, k);
+        if (k > len) throw new IllegalArgumentException("top-" + k + " of " + len + " values");
+        need("x", x.length, (long) off + len);
+        need("idx", idx.length, k);
+        need("val", val.length, k);
+        if (k == 0) return;
+        NativeKernels.topK(x, off, len, k, idx, val);
+    }
+
+    /** One GEMM block: weight rows [j0, j1), tokens [i0, i1). */
+    @FunctionalInterface
+    private interface Block {
+        void run(int j0, int j1, int i0, int i1);
+    }
+
+    /** Splits an (n tokens × m rows × k) GEMM into blocks over the pool. */
+    private void gemm(int n, int m, int k, Block block) {
+        ExecutorService p = pool;
+        int t = threads;
+        if (p == null || t == 1 || (long) n * m * k < PARALLEL_MIN_WORK) {
+            for (int i0 = 0; i0 < n; i0 += BATCH_TILE) block.run(0, m, i0, Math.min(n, i0 + BATCH_TILE));
+            return;
+        }
+        int batchTiles = ceilDiv(n, BATCH_TILE);
+        int rowChunks = Math.clamp(ceilDiv(t * TASKS_PER_THREAD, batchTiles), 1, Math.max(1, m / MIN_ROWS_PER_TASK));
+        // batch-tile-major so that concurrent blocks share the activation tile in cache; chunk
+        // boundaries on multiples of 4 rows (the kernels' register block)
+        parallel(p, t, batchTiles * rowChunks, task -> {
+            int tile = task / rowChunks;
+            int chunk = task % rowChunks;
+            int j0 = chunk == 0 ? 0 : (int) ((long) m * chunk / rowChunks) & ~3;
+            int j1 = chunk == rowChunks - 1 ? m : (int) ((long) m * (chunk + 1) / rowChunks) & ~3;
+            int i0 = tile * BATCH_TILE;
+            if (j1 > j0) block.run(j0, j1, i0, Math.min(n, i0 + BATCH_TILE));
+        });
+    }
+
+    /** Runs tasks [0, count) on the caller plus up to {@code threads - 1} pool workers. */
+    private static void parallel(ExecutorService p, int threads, int count, IntConsumer task) {
+        AtomicInteger next = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(count);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Runnable worker = () -> {
+            for (int i; (i = next.getAndIncrement()) < count; ) {
+                try {
+                    task.accept(i);
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                } finally {
+                    done.countDown();
+                }
+            }
+        };
+        int helpers = Math.min(threads - 1, count - 1);
+        try {
+            for (int h = 0; h < helpers; h++) p.execute(worker);
+        } catch (RejectedExecutionException closedMeanwhile) {
+            // the caller does the remaining tasks itself
+        }
+        worker.run();
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for native GEMM workers", e);
+        }
+        Throwable e = failure.get();
+        if (e instanceof RuntimeException re) throw re;
+        if (e instanceof Error err) throw err;
+        if (e != null) throw new IllegalStateException(e);
+    }
+
+    /** A weight's native address: the segment's own, or a temporary native copy of a heap segment. */
+    private static final class Weights implements AutoCloseable {
+        final long address;
+        private final Arena arena;
+
+        private Weights(long address, Arena arena) {
+            this.address = address;
+            this.arena = arena;
+        }
+
+        static Weights of(MemorySegment data) {
+            // native code reads the address directly: refuse memory that was already released
+            if (!data.scope().isAlive()) throw new IllegalStateException("weight memory was already released");
+            if (data.isNative()) return new Weights(data.address(), null);
+            Arena a = Arena.ofShared();
+            MemorySegment copy = a.allocate(Math.max(1, data.byteSize()), 64);
+            MemorySegment.copy(data, 0, copy, 0, data.byteSize());
+            return new Weights(copy.address(), a);
+        }
+
+        @Override
+        public void close() {
+            if (arena != null) arena.close();
+        }
+    }
+
+    private static void nonNegative(int... values) {
+        for (int v : values) {
+            if (v < 0) throw new IllegalArgumentException("negative size, stride or offset: " + v);
+        }
+    }
+
+    private static void need(String what, int have, long need) {
+        if (need > have) throw new IllegalArgumentException(what + " too short: need " + need + ", have " + have);
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+}

@@ -1,0 +1,929 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * dpserve native kernels for linux-x86_64: the JNI side of dev.dpserve.tensor.NativeKernels.
+ *
+ * The library is compiled for the x86-64 baseline; the hot loops also exist compiled for
+ * AVX2+FMA (and AVX-VNNI for the int8 GEMM) through target attributes, chosen once at load time
+ * with __builtin_cpu_supports. Never built with -march=native.
+ *
+ * Layouts follow dev.dpserve.api.tensor.KernelBackend: activations are row-major F32 (Java
+ * float[] pinned with GetPrimitiveArrayCritical), weights are row-major (M, K) read in place from
+ * their native address. Each JNI call computes one block of rows x tokens; the Java side splits a
+ * GEMM into such blocks over its worker threads.
+ */
+#include <jni.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2 };
+/* dispatch levels: each includes the ones below it (AVX-512 means F, BW, VL and VNNI) */
+enum { LEVEL_BASE = 0, LEVEL_AVX2 = 1, LEVEL_AVX2_VNNI = 2, LEVEL_AVX512 = 3 };
+
+static int level = LEVEL_BASE;
+static int has_avxvnni = 0; /* the 256-bit VEX encoding; a CPU may have AVX-512 VNNI only */
+
+/* ---------------------------------------------------------------- scalar helpers (baseline) */
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t) h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t) (h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1F;
+    uint32_t man = h & 0x3FF;
+    uint32_t bits;
+    if (exp == 0x1F) {
+        bits = sign | 0x7F800000u | (man << 13);
+    } else {
+        /* normal and subnormal: place exponent+mantissa and rebias by 2^112 (exact) */
+        uint32_t em = ((uint32_t) (h & 0x7FFF)) << 13;
+        float f;
+        memcpy(&f, &em, 4);
+        f *= 0x1p112f;
+        memcpy(&bits, &f, 4);
+        bits |= sign;
+    }
+    float out;
+    memcpy(&out, &bits, 4);
+    return out;
+}
+
+static inline float weight_at(int dtype, const void *w, size_t idx) {
+    switch (dtype) {
+        case DT_F32: { float f; memcpy(&f, (const char *) w + 4 * idx, 4); return f; }
+        case DT_BF16: { uint16_t h; memcpy(&h, (const char *) w + 2 * idx, 2); return bf16_to_f32(h); }
+        default: { uint16_t h; memcpy(&h, (const char *) w + 2 * idx, 2); return f16_to_f32(h); }
+    }
+}
+
+/* out = the dot products over the first kend of the k columns */
+static void matmul_base_upto(int dtype, const float *x, int k, int kend, const void *w, int m, int j0, int j1, int i0,
+                             int i1, float *out) {
+    for (int j = j0; j < j1; j++) {
+        for (int i = i0; i < i1; i++) {
+            const float *xi = x + (size_t) i * k;
+            float s = 0.f;
+            for (int p = 0; p < kend; p++) s += xi[p] * weight_at(dtype, w, (size_t) j * k + p);
+            out[(size_t) i * m + j] = s;
+        }
+    }
+}
+
+static void matmul_base(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
+                        float *out) {
+    matmul_base_upto(dtype, x, k, k, w, m, j0, j1, i0, i1, out);
+}
+
+static void matmul_i8_base(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0, int i1,
+                           const float *rowScale, const int32_t *bias, const float *colScale, float *out) {
+    for (int j = j0; j < j1; j++) {
+        for (int i = i0; i < i1; i++) {
+            const int8_t *qi = q + (size_t) i * k;
+            const int8_t *wj = w + (size_t) j * k;
+            int32_t s = 0;
+            for (int p = 0; p < k; p++) s += (int32_t) qi[p] * (int32_t) wj[p];
+            if (bias) s += bias[j];
+            float v = (float) s;
+            if (rowScale) v *= rowScale[i];
+            out[(size_t) i * m + j] = v * colScale[j];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- AVX2 + FMA float GEMM */
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
+
+/* K block: a quad of weight rows (4 x KC floats = 8 KiB) stays in L1 while token triples pass. */
+#define KC 512
+
+/* four row sums of a[0..3] as one 128-bit vector [s0 s1 s2 s3] */
+AVX2_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    __m256 h01 = _mm256_hadd_ps(a0, a1);
+    __m256 h23 = _mm256_hadd_ps(a2, a3);
+    __m256 h = _mm256_hadd_ps(h01, h23);
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+AVX2_INLINE float hsum1(__m256 a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/*
+ * 4 weight rows x T tokens over kc floats (kc a multiple of 8): w rows at w + r*ws, x rows at
+ * x + t*xs; o[t*m + r] = (or +=) the dot products.
+ */
+#define KERNEL_4xT(T)                                                                              \
+    AVX2_INLINE void k4x##T(const float *w, size_t ws, const float *x, size_t xs, int kc, float *o,  \
+                            size_t m, int add) {                                                   \
+        __m256 acc[4][T];                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();                           \
+        for (int p = 0; p < kc; p += 8) {                                                          \
+            __m256 xv[T];                                                                          \
+            for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + t * xs + p);                    \
+            for (int r = 0; r < 4; r++) {                                                          \
+                __m256 wv = _mm256_loadu_ps(w + r * ws + p);                                       \
+                for (int t = 0; t < T; t++) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);     \
+            }                                                                                      \
+        }                                                                                          \
+        for (int t = 0; t < T; t++) {                                                              \
+            __m128 s = hsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]);                          \
+            float *dst = o + t * m;                                                                \
+            if (add) s = _mm_add_ps(s, _mm_loadu_ps(dst));                                         \
+            _mm_storeu_ps(dst, s);                                                                 \
+        }                                                                                          \
+    }
+KERNEL_4xT(1)
+KERNEL_4xT(2)
+KERNEL_4xT(3)
+
+/* 1 weight row x up to 3 tokens */
+AVX2_INLINE void k1xT(const float *w, const float *x, size_t xs, int nt, int kc, float *o, size_t m, int add) {
+    for (int t = 0; t < nt; t++) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        const float *xt = x + t * xs;
+        int p = 0;
+        for (; p + 16 <= kc; p += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + p), _mm256_loadu_ps(xt + p), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + p + 8), _mm256_loadu_ps(xt + p + 8), a1);
+        }
+        for (; p < kc; p += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + p), _mm256_loadu_ps(xt + p), a0);
+        float s = hsum1(_mm256_add_ps(a0, a1));
+        if (add) o[t * m] += s; else o[t * m] = s;
+    }
+}
+
+/* widen kc half-precision weights (kc a multiple of 8) to floats */
+AVX2_INLINE void widen(int dtype, const uint16_t *src, float *dst, int kc) {
+    if (dtype == DT_BF16) {
+        for (int p = 0; p < kc; p += 8) {
+            __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) (src + p)));
+            _mm256_store_ps(dst + p, _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)));
+        }
+    } else {
+        for (int p = 0; p < kc; p += 8) {
+            _mm256_store_ps(dst + p, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (src + p))));
+        }
+    }
+}
+
+AVX2_INLINE __m256 load8(int dtype, const void *w, size_t idx) {
+    if (dtype == DT_F32) return _mm256_loadu_ps((const float *) w + idx);
+    __m128i h = _mm_loadu_si128((const __m128i *) ((const uint16_t *) w + idx));
+    if (dtype == DT_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+/*
+ * Decode-sized blocks (1 to 3 tokens): every weight is used once, so each row is streamed
+ * straight from memory (one sequential stream per thread suits the prefetchers best), widened in
+ * registers, with independent accumulators to hide the FMA latency.
+ */
+#define ROW_KERNEL(DT, NAME)                                                                        \
+    AVX2_INLINE void NAME(const void *w, size_t row, const float *x, size_t xs, int nt, int kfull,   \
+                          float *o, size_t m) {                                                     \
+        size_t base = row * xs;                                                                     \
+        if (nt == 1) {                                                                              \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                             \
+            int p = 0;                                                                              \
+            for (; p + 32 <= kfull; p += 32) {                                                      \
+                a0 = _mm256_fmadd_ps(load8(DT, w, base + p), _mm256_loadu_ps(x + p), a0);           \
+                a1 = _mm256_fmadd_ps(load8(DT, w, base + p + 8), _mm256_loadu_ps(x + p + 8), a1);   \
+                a2 = _mm256_fmadd_ps(load8(DT, w, base + p + 16), _mm256_loadu_ps(x + p + 16), a2); \
+                a3 = _mm256_fmadd_ps(load8(DT, w, base + p + 24), _mm256_loadu_ps(x + p + 24), a3); \
+            }                                                                                       \
+            for (; p < kfull; p += 8) a0 = _mm256_fmadd_ps(load8(DT, w, base + p), _mm256_loadu_ps(x + p), a0); \
+            o[0] = hsum1(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));             \
+            return;                                                                                 \
+        }                                                                                           \
+        __m256 a[3][2];                                                                             \
+        for (int t = 0; t < 3; t++) a[t][0] = a[t][1] = _mm256_setzero_ps();                        \
+        int p = 0;                                                                                  \
+        for (; p + 16 <= kfull; p += 16) {                                                          \
+            __m256 w0 = load8(DT, w, base + p), w1 = load8(DT, w, base + p + 8);                    \
+            for (int t = 0; t < nt; t++) {                                                          \
+                a[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * xs + p), a[t][0]);            \
+                a[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * xs + p + 8), a[t][1]);        \
+            }                                                                                       \
+        }                                                                                           \
+        for (; p < kfull; p += 8) {                                                                 \
+            __m256 w0 = load8(DT, w, base + p);                                                     \
+            for (int t = 0; t < nt; t++) a[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * xs + p), a[t][0]); \
+        }                                                                                           \
+        for (int t = 0; t < nt; t++) o[t * m] = hsum1(_mm256_add_ps(a[t][0], a[t][1]));             \
+    }
+ROW_KERNEL(DT_F32, row_f32)
+ROW_KERNEL(DT_BF16, row_bf16)
+ROW_KERNEL(DT_F16, row_f16)
+
+static AVX2 void matmul_avx2_small(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                   int i1, float *out) {
+    int kfull = k & ~7;
+    int nt = i1 - i0;
+    const float *xp = x + (size_t) i0 * k;
+    float *op = out + (size_t) i0 * m;
+    for (int j = j0; j < j1; j++) {
+        if (dtype == DT_F32) row_f32(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+        else if (dtype == DT_BF16) row_bf16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+        else row_f16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+    }
+}
+
+static void matmul_avx512_blocked(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                  int i1, float *out, int kfull);
+
+static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
+                             float *out) {
+    int kfull = k & ~7;
+    int kcb = KC;
+    if (i1 - i0 <= 3 && kfull > 0) {
+        matmul_avx2_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
+    } else if (level >= LEVEL_AVX512 && k >= 16) {
+        kfull = k & ~15;
+        matmul_avx512_blocked(dtype, x, k, w, m, j0, j1, i0, i1, out, kfull);
+    } else {
+        float *buf = NULL;
+        if (dtype != DT_F32 && kfull > 0) {
+            buf = aligned_alloc(32, (size_t) 4 * kcb * sizeof(float));
+            if (!buf) {
+                matmul_base(dtype, x, k, w, m, j0, j1, i0, i1, out);
+                return;
+            }
+        }
+        for (int kb = 0; kb < kfull; kb += kcb) {
+            int kc = kfull - kb < kcb ? kfull - kb : kcb;
+            int add = kb > 0;
+            int j = j0;
+            for (; j + 4 <= j1; j += 4) {
+                const float *wp;
+                size_t ws;
+                if (dtype == DT_F32) {
+                    wp = (const float *) w + (size_t) j * k + kb;
+                    ws = (size_t) k;
+                } else {
+                    for (int r = 0; r < 4; r++)
+                        widen(dtype, (const uint16_t *) w + (size_t) (j + r) * k + kb, buf + (size_t) r * kc, kc);
+                    wp = buf;
+                    ws = (size_t) kc;
+                }
+                int i = i0;
+                for (; i + 3 <= i1; i += 3)
+                    k4x3(wp, ws, x + (size_t) i * k + kb, (size_t) k, kc, out + (size_t) i * m + j, (size_t) m, add);
+                if (i1 - i == 2) k4x2(wp, ws, x + (size_t) i * k + kb, (size_t) k, kc, out + (size_t) i * m + j, (size_t) m, add);
+                else if (i1 - i == 1) k4x1(wp, ws, x + (size_t) i * k + kb, (size_t) k, kc, out + (size_t) i * m + j, (size_t) m, add);
+            }
+            for (; j < j1; j++) {
+                const float *wp;
+                if (dtype == DT_F32) {
+                    wp = (const float *) w + (size_t) j * k + kb;
+                } else {
+                    widen(dtype, (const uint16_t *) w + (size_t) j * k + kb, buf, kc);
+                    wp = buf;
+                }
+                for (int i = i0; i < i1; i += 3) {
+                    int nt = i1 - i < 3 ? i1 - i : 3;
+                    k1xT(wp, x + (size_t) i * k + kb, (size_t) k, nt, kc, out + (size_t) i * m + j, (size_t) m, add);
+                }
+            }
+        }
+        free(buf);
+    }
+    /* the K tail (k % 8), or all of K when k < 8 */
+    for (int j = j0; j < j1; j++) {
+        for (int i = i0; i < i1; i++) {
+            const float *xi = x + (size_t) i * k;
+            float s = kfull > 0 ? out[(size_t) i * m + j] : 0.f;
+            for (int p = kfull; p < k; p++) s += xi[p] * weight_at(dtype, w, (size_t) j * k + p);
+            out[(size_t) i * m + j] = s;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- int8 GEMM */
+
+AVX2_INLINE __m128i hsum4i(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+AVX2_INLINE void store_i8(__m128i s, int j, int i, int nrows, const float *rowScale, const int32_t *bias,
+                          const float *colScale, float *out, size_t m) {
+    int32_t v[4];
+    _mm_storeu_si128((__m128i *) v, s);
+    for (int r = 0; r < nrows; r++) {
+        int32_t acc = v[r] + (bias ? bias[j + r] : 0);
+        float f = (float) acc;
+        if (rowScale) f *= rowScale[i];
+        out[(size_t) i * m + j + r] = f * colScale[j + r];
+    }
+}
+
+/* exact for all int8 inputs: sign-extend to int16, vpmaddwd into int32 (16 products per step) */
+#define I8_KERNEL_AVX2(T)                                                                          \
+    AVX2_INLINE void ki8x##T(const int8_t *w, size_t k, const int8_t *x, int kfull, __m128i *res) {  \
+        __m256i acc[4][T];                                                                         \
+        for (int r = 0; r < 4; r++)                                                                \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_si256();                        \
+        for (int p = 0; p < kfull; p += 16) {                                                      \
+            __m256i xv[T];                                                                         \
+            for (int t = 0; t < T; t++)                                                            \
+                xv[t] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (x + t * k + p)));    \
+            for (int r = 0; r < 4; r++) {                                                          \
+                __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (w + r * k + p)));\
+                for (int t = 0; t < T; t++)                                                        \
+                    acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_madd_epi16(wv, xv[t]));         \
+            }                                                                                      \
+        }                                                                                          \
+        for (int t = 0; t < T; t++) res[t] = hsum4i(acc[0][t], acc[1][t], acc[2][t], acc[3][t]);   \
+    }
+I8_KERNEL_AVX2(1)
+I8_KERNEL_AVX2(3)
+
+#define VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define VNNI_INLINE __attribute__((target("avx2,fma,f16c,avxvnni"), always_inline)) static inline
+
+/*
+ * AVX-VNNI: vpdpbusd multiplies unsigned by signed bytes. The activations are made unsigned by
+ * adding 128 (x ^ 0x80), and 128 * sum(w) is subtracted at the end; sum(w) comes from the same
+ * instruction with a vector of ones. Exact for all int8 inputs (32 products per step).
+ */
+#define I8_KERNEL_VNNI(T)                                                                          \
+    VNNI_INLINE void kv8x##T(const int8_t *w, size_t k, const int8_t *x, int kfull, __m128i *res) {  \
+        const __m256i flip = _mm256_set1_epi8((char) 0x80);                                        \
+        const __m256i ones = _mm256_set1_epi8(1);                                                  \
+        __m256i acc[4][T];                                                                         \
+        __m256i ws[4];                                                                             \
+        for (int r = 0; r < 4; r++) {                                                              \
+            ws[r] = _mm256_setzero_si256();                                                        \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_si256();                        \
+        }                                                                                          \
+        for (int p = 0; p < kfull; p += 32) {                                                      \
+            __m256i xv[T];                                                                         \
+            for (int t = 0; t < T; t++)                                                            \
+                xv[t] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (x + t * k + p)), flip);\
+            for (int r = 0; r < 4; r++) {                                                          \
+                __m256i wv = _mm256_loadu_si256((const __m256i *) (w + r * k + p));                \
+                ws[r] = _mm256_dpbusd_avx_epi32(ws[r], ones, wv);                                  \
+                for (int t = 0; t < T; t++) acc[r][t] = _mm256_dpbusd_avx_epi32(acc[r][t], xv[t], wv); \
+            }                                                                                      \
+        }                                                                                          \
+        __m128i corr = _mm_slli_epi32(hsum4i(ws[0], ws[1], ws[2], ws[3]), 7);                      \
+        for (int t = 0; t < T; t++)                                                                \
+            res[t] = _mm_sub_epi32(hsum4i(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), corr);      \
+    }
+I8_KERNEL_VNNI(1)
+I8_KERNEL_VNNI(3)
+
+static inline int32_t dot_i8_tail(const int8_t *a, const int8_t *b, int from, int k) {
+    int32_t s = 0;
+    for (int p = from; p < k; p++) s += (int32_t) a[p] * (int32_t) b[p];
+    return s;
+}
+
+#define MATMUL_I8_BODY(STEP, K1, K3)                                                               \
+    int kfull = k - k % (STEP);                                                                    \
+    int j = j0;                                                                                    \
+    for (; j + 4 <= j1; j += 4) {                                                                  \
+        const int8_t *wp = w + (size_t) j * k;                                                     \
+        int i = i0;                                                                                \
+        __m128i res[3];                                                                            \
+        for (; i < i1;) {                                                                          \
+            int nt = i1 - i >= 3 ? 3 : 1;                                                          \
+            const int8_t *xp = q + (size_t) i * k;                                                 \
+            if (nt == 3) K3(wp, (size_t) k, xp, kfull, res); else K1(wp, (size_t) k, xp, kfull, res); \
+            for (int t = 0; t < nt; t++) {                                                         \
+                if (kfull < k) {                                                                   \
+                    int32_t tail[4];                                                               \
+                    for (int r = 0; r < 4; r++) tail[r] = dot_i8_tail(xp + (size_t) t * k, wp + (size_t) r * k, kfull, k); \
+                    res[t] = _mm_add_epi32(res[t], _mm_loadu_si128((const __m128i *) tail));       \
+                }                                                                                  \
+                store_i8(res[t], j, i + t, 4, rowScale, bias, colScale, out, (size_t) m);          \
+            }                                                                                      \
+            i += nt;                                                                               \
+        }                                                                                          \
+    }                                                                                              \
+    if (j < j1) matmul_i8_base(q, k, w, m, j, j1, i0, i1, rowScale, bias, colScale, out);
+
+static AVX2 void matmul_i8_avx2(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0, int i1,
+                                const float *rowScale, const int32_t *bias, const float *colScale, float *out) {
+    MATMUL_I8_BODY(16, ki8x1, ki8x3)
+}
+
+static VNNI void matmul_i8_vnni(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0, int i1,
+                                const float *rowScale, const int32_t *bias, const float *colScale, float *out) {
+    MATMUL_I8_BODY(32, kv8x1, kv8x3)
+}
+
+
+/* ---------------------------------------------------------------- AVX-512 float GEMM (batched) */
+
+#define A512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define A512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"), always_inline)) static inline
+
+/* K block of the AVX-512 path: 4 rows + 4 tokens x KC512 floats = 32 KiB, within L1 */
+#ifndef KC512
+#define KC512 1024
+#endif
+
+A512_INLINE __m256 half512(__m512 a) {
+    return _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+}
+
+/* 4 weight rows x T tokens over kc floats (kc a multiple of 16), as k4xT with 16 lanes */
+#define KERNEL512_4xT(T)                                                                           \
+    A512_INLINE void z4x##T(const float *w, size_t ws, const float *x, size_t xs, int kc, float *o,  \
+                            size_t m, int add) {                                                   \
+        __m512 acc[4][T];                                                                          \
+        for (int r = 0; r < 4; r++)                                                                \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();                           \
+        for (int p = 0; p < kc; p += 16) {                                                         \
+            __m512 xv[T];                                                                          \
+            for (int t = 0; t < T; t++) xv[t] = _mm512_loadu_ps(x + t * xs + p);                    \
+            for (int r = 0; r < 4; r++) {                                                          \
+                __m512 wv = _mm512_loadu_ps(w + r * ws + p);                                       \
+                for (int t = 0; t < T; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);     \
+            }                                                                                      \
+        }                                                                                          \
+        for (int t = 0; t < T; t++) {                                                              \
+            __m128 s = hsum4(half512(acc[0][t]), half512(acc[1][t]), half512(acc[2][t]), half512(acc[3][t])); \
+            float *dst = o + t * m;                                                                \
+            if (add) s = _mm_add_ps(s, _mm_loadu_ps(dst));                                         \
+            _mm_storeu_ps(dst, s);                                                                 \
+        }                                                                                          \
+    }
+KERNEL512_4xT(1)
+KERNEL512_4xT(2)
+KERNEL512_4xT(3)
+KERNEL512_4xT(4)
+
+A512_INLINE void z1xT(const float *w, const float *x, size_t xs, int nt, int kc, float *o, size_t m, int add) {
+    for (int t = 0; t < nt; t++) {
+        __m512 a0 = _mm512_setzero_ps();
+        const float *xt = x + t * xs;
+        for (int p = 0; p < kc; p += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + p), _mm512_loadu_ps(xt + p), a0);
+        float s = _mm512_reduce_add_ps(a0);
+        if (add) o[t * m] += s; else o[t * m] = s;
+    }
+}
+
+A512_INLINE void widen512(int dtype, const uint16_t *src, float *dst, int kc) {
+    if (dtype == DT_BF16) {
+        for (int p = 0; p < kc; p += 16) {
+            __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) (src + p)));
+            _mm512_store_ps(dst + p, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
+        }
+    } else {
+        for (int p = 0; p < kc; p += 16) {
+            _mm512_store_ps(dst + p, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (src + p))));
+        }
+    }
+}
+
+/*
+ * Blocks of at least 4 tokens; the K tail (k % 16) is left to the caller. Per K slice of KC512
+ * floats the block's activations are first packed contiguously (at most 64 tokens x 4 KiB, in
+ * L2: rows of x sit 4·K bytes apart, a stride that maps them onto the same cache sets); then each
+ * quad of weight rows (16 KiB, in L1) meets every token quad.
+ */
+static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                       int i1, float *out, int kfull) {
+    int nt = i1 - i0;
+    float *xbuf = aligned_alloc(64, (size_t) nt * KC512 * sizeof(float));
+    float *buf = dtype != DT_F32 ? aligned_alloc(64, (size_t) 4 * KC512 * sizeof(float)) : NULL;
+    if (!xbuf || (dtype != DT_F32 && !buf)) {
+        free(xbuf);
+        free(buf);
+        matmul_base_upto(dtype, x, k, kfull, w, m, j0, j1, i0, i1, out); /* the caller adds the K tail */
+        return;
+    }
+    for (int kb = 0; kb < kfull; kb += KC512) {
+        int kc = kfull - kb < KC512 ? kfull - kb : KC512;
+        int add = kb > 0;
+        for (int t = 0; t < nt; t++) memcpy(xbuf + (size_t) t * kc, x + (size_t) (i0 + t) * k + kb, (size_t) kc * sizeof(float));
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            const float *wp;
+            size_t ws;
+            if (dtype == DT_F32) {
+                wp = (const float *) w + (size_t) j * k + kb;
+                ws = (size_t) k;
+            } else {
+                for (int r = 0; r < 4; r++)
+                    widen512(dtype, (const uint16_t *) w + (size_t) (j + r) * k + kb, buf + (size_t) r * kc, kc);
+                wp = buf;
+                ws = (size_t) kc;
+            }
+            int t = 0;
+            float *ob = out + (size_t) i0 * m + j;
+            for (; t + 4 <= nt; t += 4) z4x4(wp, ws, xbuf + (size_t) t * kc, (size_t) kc, kc, ob + (size_t) t * m, (size_t) m, add);
+            switch (nt - t) {
+                case 3: z4x3(wp, ws, xbuf + (size_t) t * kc, (size_t) kc, kc, ob + (size_t) t * m, (size_t) m, add); break;
+                case 2: z4x2(wp, ws, xbuf + (size_t) t * kc, (size_t) kc, kc, ob + (size_t) t * m, (size_t) m, add); break;
+                case 1: z4x1(wp, ws, xbuf + (size_t) t * kc, (size_t) kc, kc, ob + (size_t) t * m, (size_t) m, add); break;
+                default: break;
+            }
+        }
+        for (; j < j1; j++) {
+            const float *wp;
+            if (dtype == DT_F32) {
+                wp = (const float *) w + (size_t) j * k + kb;
+            } else {
+                widen512(dtype, (const uint16_t *) w + (size_t) j * k + kb, buf, kc);
+                wp = buf;
+            }
+            for (int t = 0; t < nt; t += 4) {
+                int q = nt - t < 4 ? nt - t : 4;
+                z1xT(wp, xbuf + (size_t) t * kc, (size_t) kc, q, kc, out + (size_t) (i0 + t) * m + j, (size_t) m, add);
+            }
+        }
+    }
+    free(buf);
+    free(xbuf);
+}
+
+/* AVX-512 VNNI int8: as kv8xT with 64 bytes per step */
+#define I8_KERNEL_512(T)                                                                           \
+    A512_INLINE void kz8x##T(const int8_t *w, size_t k, const int8_t *x, int kfull, __m128i *res) {  \
+        const __m512i flip = _mm512_set1_epi8((char) 0x80);                                        \
+        const __m512i ones = _mm512_set1_epi8(1);                                                  \
+        __m512i acc[4][T];                                                                         \
+        __m512i ws[4];                                                                             \
+        for (int r = 0; r < 4; r++) {                                                              \
+            ws[r] = _mm512_setzero_si512();                                                        \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_si512();                        \
+        }                                                                                          \
+        for (int p = 0; p < kfull; p += 64) {                                                      \
+            __m512i xv[T];                                                                         \
+            for (int t = 0; t < T; t++)                                                            \
+                xv[t] = _mm512_xor_si512(_mm512_loadu_si512((const void *) (x + t * k + p)), flip); \
+            for (int r = 0; r < 4; r++) {                                                          \
+                __m512i wv = _mm512_loadu_si512((const void *) (w + r * k + p));                   \
+                ws[r] = _mm512_dpbusd_epi32(ws[r], ones, wv);                                      \
+                for (int t = 0; t < T; t++) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], xv[t], wv);  \
+            }                                                                                      \
+        }                                                                                          \
+        __m256i h[4];                                                                              \
+        for (int r = 0; r < 4; r++) h[r] = _mm256_add_epi32(_mm512_castsi512_si256(ws[r]), _mm512_extracti64x4_epi64(ws[r], 1)); \
+        __m128i corr = _mm_slli_epi32(hsum4i(h[0], h[1], h[2], h[3]), 7);                          \
+        for (int t = 0; t < T; t++) {                                                              \
+            for (int r = 0; r < 4; r++)                                                            \
+                h[r] = _mm256_add_epi32(_mm512_castsi512_si256(acc[r][t]), _mm512_extracti64x4_epi64(acc[r][t], 1)); \
+            res[t] = _mm_sub_epi32(hsum4i(h[0], h[1], h[2], h[3]), corr);                          \
+        }                                                                                          \
+    }
+I8_KERNEL_512(1)
+I8_KERNEL_512(3)
+
+/* decode-sized blocks (1 to 3 tokens): stream one weight row at a time, as the float path does */
+static A512 void matmul_i8_avx512_small(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0,
+                                        int i1, const float *rowScale, const int32_t *bias, const float *colScale,
+                                        float *out) {
+    const __m512i flip = _mm512_set1_epi8((char) 0x80);
+    const __m512i ones = _mm512_set1_epi8(1);
+    int kfull = k & ~63;
+    int nt = i1 - i0;
+    const int8_t *x = q + (size_t) i0 * k;
+    for (int j = j0; j < j1; j++) {
+        const int8_t *wr = w + (size_t) j * k;
+        __m512i a[3][2];
+        for (int t = 0; t < 3; t++) a[t][0] = a[t][1] = _mm512_setzero_si512();
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        int p = 0;
+        for (; p + 128 <= kfull; p += 128) {
+            __m512i w0 = _mm512_loadu_si512((const void *) (wr + p));
+            __m512i w1 = _mm512_loadu_si512((const void *) (wr + p + 64));
+            s0 = _mm512_dpbusd_epi32(s0, ones, w0);
+            s1 = _mm512_dpbusd_epi32(s1, ones, w1);
+            for (int t = 0; t < nt; t++) {
+                const int8_t *xt = x + (size_t) t * k + p;
+                a[t][0] = _mm512_dpbusd_epi32(a[t][0], _mm512_xor_si512(_mm512_loadu_si512((const void *) xt), flip), w0);
+                a[t][1] = _mm512_dpbusd_epi32(a[t][1], _mm512_xor_si512(_mm512_loadu_si512((const void *) (xt + 64)), flip), w1);
+            }
+        }
+        for (; p < kfull; p += 64) {
+            __m512i w0 = _mm512_loadu_si512((const void *) (wr + p));
+            s0 = _mm512_dpbusd_epi32(s0, ones, w0);
+            for (int t = 0; t < nt; t++)
+                a[t][0] = _mm512_dpbusd_epi32(a[t][0],
+                        _mm512_xor_si512(_mm512_loadu_si512((const void *) (x + (size_t) t * k + p)), flip), w0);
+        }
+        int32_t corr = _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1)) * 128;
+        for (int t = 0; t < nt; t++) {
+            int32_t acc = _mm512_reduce_add_epi32(_mm512_add_epi32(a[t][0], a[t][1])) - corr
+                    + dot_i8_tail(x + (size_t) t * k, wr, kfull, k);
+            if (bias) acc += bias[j];
+            float f = (float) acc;
+            if (rowScale) f *= rowScale[i0 + t];
+            out[(size_t) (i0 + t) * m + j] = f * colScale[j];
+        }
+    }
+}
+
+static A512 void matmul_i8_avx512(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0, int i1,
+                                  const float *rowScale, const int32_t *bias, const float *colScale, float *out) {
+    MATMUL_I8_BODY(64, kz8x1, kz8x3)
+}
+
+/* ---------------------------------------------------------------- element-wise ops (baseline C) */
+
+static void quantize_rows(const float *x, int rows, int k, int8_t *q, float *scale) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t) r * k;
+        float mx = 0.f;
+        for (int p = 0; p < k; p++) {
+            float a = fabsf(xr[p]);
+            if (a > mx) mx = a;
+        }
+        float s = mx == 0.f ? 1.f : mx / 127.f;
+        scale[r] = s;
+        int8_t *qr = q + (size_t) r * k;
+        for (int p = 0; p < k; p++) {
+            float v = nearbyintf(xr[p] / s); /* default rounding mode: half to even */
+            if (v > 127.f) v = 127.f;
+            if (v < -127.f) v = -127.f;
+            qr[p] = (int8_t) v;
+        }
+    }
+}
+
+static void rms_norm(const float *x, int xStride, int rows, const float *weight, int n, float eps, float *out,
+                     int outStride) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t) r * xStride;
+        float *o = out + (size_t) r * outStride;
+        float ss = 0.f;
+        for (int p = 0; p < n; p++) ss += xr[p] * xr[p];
+        float inv = 1.f / sqrtf(ss / (float) n + eps);
+        for (int p = 0; p < n; p++) o[p] = weight[p] * (xr[p] * inv);
+    }
+}
+
+static void softmax_rows(float *x, int rows, int len, int stride) {
+    for (int r = 0; r < rows; r++) {
+        float *xr = x + (size_t) r * stride;
+        float mx = -INFINITY;
+        for (int p = 0; p < len; p++) if (xr[p] > mx) mx = xr[p];
+        float sum = 0.f;
+        for (int p = 0; p < len; p++) {
+            xr[p] = expf(xr[p] - mx);
+            sum += xr[p];
+        }
+        float inv = 1.f / sum;
+        for (int p = 0; p < len; p++) xr[p] *= inv;
+    }
+}
+
+static void silu_mul(float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.f + expf(-g)) * up[i];
+    }
+}
+
+static void rope(float *x, int rows, int rowStride, int heads, int headStride, int rotaryDim, const float *cosv,
+                 const float *sinv, int interleaved) {
+    int half = rotaryDim / 2;
+    for (int r = 0; r < rows; r++) {
+        const float *c = cosv + (size_t) r * half;
+        const float *s = sinv + (size_t) r * half;
+        for (int h = 0; h < heads; h++) {
+            float *v = x + (size_t) r * rowStride + (size_t) h * headStride;
+            for (int i = 0; i < half; i++) {
+                int ia = interleaved ? 2 * i : i;
+                int ib = interleaved ? 2 * i + 1 : i + half;
+                float a = v[ia], b = v[ib];
+                v[ia] = a * c[i] - b * s[i];
+                v[ib] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+/* k largest, descending, ties to the lower index: insertion into a sorted list of k */
+static void top_k(const float *x, int len, int k, int32_t *idx, float *val) {
+    int have = 0;
+    for (int p = 0; p < len; p++) {
+        float v = x[p];
+        if (have == k && !(v > val[k - 1])) continue;
+        int pos = have < k ? have : k - 1;
+        while (pos > 0 && v > val[pos - 1]) {
+            val[pos] = val[pos - 1];
+            idx[pos] = idx[pos - 1];
+            pos--;
+        }
+        val[pos] = v;
+        idx[pos] = p;
+        if (have < k) have++;
+    }
+}
+
+/* ---------------------------------------------------------------- machine probes (benchmarks) */
+
+/*
+ * 12 independent FMA chains: enough to cover 2 FMA pipes x a latency of up to 6 cycles. Named
+ * variables (not an array) so that every chain lives in a register.
+ */
+#define FMA_LOOP(NAME, ATTR, VT, SET1, FMADD, ADD, REDUCE)                                          \
+    static ATTR double NAME(long iters) {                                                           \
+        const VT m = SET1(0.999999f), c = SET1(1e-7f);                                              \
+        VT a0 = SET1(0.f), a1 = SET1(1.f), a2 = SET1(2.f), a3 = SET1(3.f), a4 = SET1(4.f), a5 = SET1(5.f); \
+        VT a6 = SET1(6.f), a7 = SET1(7.f), a8 = SET1(8.f), a9 = SET1(9.f), a10 = SET1(10.f), a11 = SET1(11.f); \
+        for (long n = 0; n < iters; n++) {                                                          \
+            a0 = FMADD(a0, m, c); a1 = FMADD(a1, m, c); a2 = FMADD(a2, m, c); a3 = FMADD(a3, m, c);    \
+            a4 = FMADD(a4, m, c); a5 = FMADD(a5, m, c); a6 = FMADD(a6, m, c); a7 = FMADD(a7, m, c);    \
+            a8 = FMADD(a8, m, c); a9 = FMADD(a9, m, c); a10 = FMADD(a10, m, c); a11 = FMADD(a11, m, c); \
+        }                                                                                           \
+        VT s = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));                   \
+        return REDUCE(ADD(s, ADD(ADD(a8, a9), ADD(a10, a11))));                                     \
+    }
+FMA_LOOP(fma_loop_avx2, AVX2, __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, hsum1)
+FMA_LOOP(fma_loop_avx512, __attribute__((target("avx512f"))), __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps,
+         _mm512_reduce_add_ps)
+
+static AVX2 double stream_sum_avx2(const float *p, size_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
+    }
+    double s = hsum1(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += p[i];
+    return s;
+}
+
+static double stream_sum_base(const float *p, size_t n) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
+    for (; i < n; i++) s0 += p[i];
+    return (double) s0 + s1 + s2 + s3;
+}
+
+/* ---------------------------------------------------------------- JNI */
+
+#define JNIFN(name) JNICALL Java_dev_dpserve_tensor_NativeKernels_##name
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
+    (void) vm; (void) reserved;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        level = LEVEL_AVX2;
+        has_avxvnni = __builtin_cpu_supports("avxvnni");
+        if (has_avxvnni) level = LEVEL_AVX2_VNNI;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+                && __builtin_cpu_supports("avx512vnni")) {
+            level = LEVEL_AVX512;
+        }
+    }
+    return JNI_VERSION_1_8;
+}
+
+JNIEXPORT jint JNIFN(level)(JNIEnv *env, jclass cls) {
+    (void) env; (void) cls;
+    return level;
+}
+
+JNIEXPORT void JNIFN(forceLevel)(JNIEnv *env, jclass cls, jint l) {
+    (void) env; (void) cls;
+    level = l;
+}
+
+JNIEXPORT void JNIFN(matmul)(JNIEnv *env, jclass cls, jint dtype, jfloatArray xa, jint xOff, jint k, jlong wAddr,
+                             jint m, jint j0, jint j1, jint i0, jint i1, jfloatArray oa, jint outOff) {
+    (void) cls;
+    float *x = (*env)->GetPrimitiveArrayCritical(env, xa, NULL);
+    float *o = (*env)->GetPrimitiveArrayCritical(env, oa, NULL);
+    if (x && o) {
+        const void *w = (const void *) (intptr_t) wAddr;
+        if (level >= LEVEL_AVX2) matmul_avx2(dtype, x + xOff, k, w, m, j0, j1, i0, i1, o + outOff);
+        else matmul_base(dtype, x + xOff, k, w, m, j0, j1, i0, i1, o + outOff);
+    }
+    if (o) (*env)->ReleasePrimitiveArrayCritical(env, oa, o, 0);
+    if (x) (*env)->ReleasePrimitiveArrayCritical(env, xa, x, JNI_ABORT);
+}
+
+JNIEXPORT void JNIFN(matmulInt8)(JNIEnv *env, jclass cls, jbyteArray qa, jint qOff, jint k, jlong wAddr, jint m,
+                                 jint j0, jint j1, jint i0, jint i1, jfloatArray rsa, jintArray ba, jfloatArray csa,
+                                 jfloatArray oa, jint outOff) {
+    (void) cls;
+    int8_t *q = (*env)->GetPrimitiveArrayCritical(env, qa, NULL);
+    float *rs = rsa ? (*env)->GetPrimitiveArrayCritical(env, rsa, NULL) : NULL;
+    int32_t *b = ba ? (*env)->GetPrimitiveArrayCritical(env, ba, NULL) : NULL;
+    float *cs = (*env)->GetPrimitiveArrayCritical(env, csa, NULL);
+    float *o = (*env)->GetPrimitiveArrayCritical(env, oa, NULL);
+    if (q && cs && o && (!rsa || rs) && (!ba || b)) {
+        const int8_t *w = (const int8_t *) (intptr_t) wAddr;
+        if (level >= LEVEL_AVX512 && i1 - i0 <= 3) matmul_i8_avx512_small(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+        else if (level >= LEVEL_AVX512) matmul_i8_avx512(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+        else if (level >= LEVEL_AVX2_VNNI && has_avxvnni) matmul_i8_vnni(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+        else if (level >= LEVEL_AVX2) matmul_i8_avx2(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+        else matmul_i8_base(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+    }
+    if (o) (*env)->ReleasePrimitiveArrayCritical(env, oa, o, 0);
+    if (cs) (*env)->ReleasePrimitiveArrayCritical(env, csa, cs, JNI_ABORT);
+    if (b) (*env)->ReleasePrimitiveArrayCritical(env, ba, b, JNI_ABORT);
+    if (rs) (*env)->ReleasePrimitiveArrayCritical(env, rsa, rs, JNI_ABORT);
+    if (q) (*env)->ReleasePrimitiveArrayCritical(env, qa, q, JNI_ABORT);
+}
+
+JNIEXPORT void JNIFN(quantizeRows)(JNIEnv *env, jclass cls, jfloatArray xa, jint xOff, jint rows, jint k,
+                                   jbyteArray qa, jint qOff, jfloatArray sa, jint sOff) {
+    (void) cls;
+    float *x = (*env)->GetPrimitiveArrayCritical(env, xa, NULL);
+    int8_t *q = (*env)->GetPrimitiveArrayCritical(env, qa, NULL);
+    float *s = (*env)->GetPrimitiveArrayCritical(env, sa, NULL);
+    if (x && q && s) quantize_rows(x + xOff, rows, k, q + qOff, s + sOff);
+    if (s) (*env)->ReleasePrimitiveArrayCritical(env, sa, s, 0);
+    if (q) (*env)->ReleasePrimitiveArrayCritical(env, qa, q, 0);
+    if (x) (*env)->ReleasePrimitiveArrayCritical(env, xa, x, JNI_ABORT);
+}
+
+JNIEXPORT void JNIFN(rmsNorm)(JNIEnv *env, jclass cls, jfloatArray xa, jint xOff, jint xStride, jint rows,
+                              jfloatArray wa, jfloat eps, jfloatArray oa, jint outOff, jint outStride) {
+    (void) cls;
+    /* no JNI calls between Get- and ReleasePrimitiveArrayCritical: ask everything first */
+    int same = (*env)->IsSameObject(env, xa, oa);
+    jsize n = (*env)->GetArrayLength(env, wa);
+    float *x = (*env)->GetPrimitiveArrayCritical(env, xa, NULL);
+    float *w = (*env)->GetPrimitiveArrayCritical(env, wa, NULL);
+    float *o = same ? x : (*env)->GetPrimitiveArrayCritical(env, oa, NULL);
+    if (x && w && o) rms_norm(x + xOff, xStride, rows, w, n, eps, o + outOff, outStride);
+    if (o && !same) (*env)->ReleasePrimitiveArrayCritical(env, oa, o, 0);
+    if (w) (*env)->ReleasePrimitiveArrayCritical(env, wa, w, JNI_ABORT);
+    if (x) (*env)->ReleasePrimitiveArrayCritical(env, xa, x, 0);
+}
+
+JNIEXPORT void JNIFN(rope)(JNIEnv *env, jclass cls, jfloatArray xa, jint off, jint rows, jint rowStride, jint heads,
+                           jint headStride, jint rotaryDim, jfloatArray ca, jfloatArray sa, jboolean interleaved) {
+    (void) cls;
+    float *x = (*env)->GetPrimitiveArrayCritical(env, xa, NULL);
+    float *c = (*env)->GetPrimitiveArrayCritical(env, ca, NULL);
+    float *s = (*env)->GetPrimitiveArrayCritical(env, sa, NULL);
+    if (x && c && s) rope(x + off, rows, rowStride, heads, headStride, rotaryDim, c, s, interleaved);
+    if (s) (*env)->ReleasePrimitiveArrayCritical(env, sa, s, JNI_ABORT);
+    if (c) (*env)->ReleasePrimitiveArrayCritical(env, ca, c, JNI_ABORT);
+    if (x) (*env)->ReleasePrimitiveArrayCritical(env, xa, x, 0);
+}
+
+JNIEXPORT void JNIFN(softmax)(JNIEnv *env, jclass cls, jfloatArray xa, jint off, jint rows, jint len, jint stride) {
+    (void) cls;
+    float *x = (*env)->GetPrimitiveArrayCritical(env, xa, NULL);
+    if (x) {
+        softmax_rows(x + off, rows, len, stride);
+        (*env)->ReleasePrimitiveArrayCritical(env, xa, x, 0);
+    }
+}
+
+JNIEXPORT void JNIFN(siluMul)(JNIEnv *env, jclass cls, jfloatArray ga, jint gOff, jfloatArray ua, jint uOff, jint n) {
+    (void) cls;
+    int same = (*env)->IsSameObject(env, ga, ua);
+    float *g = (*env)->GetPrimitiveArrayCritical(env, ga, NULL);
+    float *u = same ? g : (*env)->GetPrimitiveArrayCritical(env, ua, NULL);
+    if (g && u) silu_mul(g + gOff, u + uOff, n);
+    if (u && !same) (*env)->ReleasePrimitiveArrayCritical(env, ua, u, JNI_ABORT);
+    if (g) (*env)->ReleasePrimitiveArrayCritical(env, ga, g, 0);
+}
+
+JNIEXPORT void JNIFN(topK)(JNIEnv *env, jclass cls, jfloatArray xa, jint off, jint len, jint k, jintArray ia,
+                           jfloatArray va) {
+    (void) cls;
+    float *x = (*env)->GetPrimitiveArrayCritical(env, xa, NULL);
+    int32_t *idx = (*env)->GetPrimitiveArrayCritical(env, ia, NULL);
+    float *val = (*env)->GetPrimitiveArrayCritical(env, va, NULL);
+    if (x && idx && val && k > 0) top_k(x + off, len, k, idx, val);
+    if (val) (*env)->ReleasePrimitiveArrayCritical(env, va, val, 0);
+    if (idx) (*env)->ReleasePrimitiveArrayCritical(env, ia, idx, 0);
+    if (x) (*env)->ReleasePrimitiveArrayCritical(env, xa, x, JNI_ABORT);
+}
+
+JNIEXPORT jdouble JNIFN(fmaLoop)(JNIEnv *env, jclass cls, jlong iters) {
+    (void) env; (void) cls;
+    return level >= LEVEL_AVX2 ? fma_loop_avx2(iters) : 0.0;
+}
+
+JNIEXPORT jdouble JNIFN(fmaLoop512)(JNIEnv *env, jclass cls, jlong iters) {
+    (void) env; (void) cls;
+    return __builtin_cpu_supports("avx512f") ? fma_loop_avx512(iters) : NAN;
+}
+
+JNIEXPORT jdouble JNIFN(streamSum)(JNIEnv *env, jclass cls, jlong addr, jlong bytes) {
+    (void) env; (void) cls;
+    const float *p = (const float *) (intptr_t) addr;
+    size_t n = (size_t) bytes / 4;
+    return level >= LEVEL_AVX2 ? stream_sum_avx2(p, n) : stream_sum_base(p, n);
+}
