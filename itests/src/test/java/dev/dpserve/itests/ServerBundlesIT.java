@@ -186,9 +186,10 @@ public class ServerBundlesIT {
 
             // kernel backends: the table, a pin (the next steps run on the pinned backend), auto
             String table = String.valueOf(session.execute("dpserve:backend"));
-            assertTrue(table, table.contains("backends: vector, java; pinned: none"));
+            // (the native fragment is part of the server set: "native" leads where it implements the op)
+            assertTrue(table, table.contains("backends: native, vector, java; pinned: none"));
             assertTrue(table, java.util.regex.Pattern.compile("ATTENTION\\s+F32\\s+vector\\s+vector \\(100\\), java \\(0\\)").matcher(table).find());
-            assertTrue(table, java.util.regex.Pattern.compile("MATMUL\\s+BF16\\s+vector").matcher(table).find());
+            assertTrue(table, java.util.regex.Pattern.compile("MATMUL\\s+BF16\\s+native").matcher(table).find());
             String pinned = String.valueOf(session.execute("dpserve:backend java"));
             assertTrue(pinned, pinned.contains("'java' pinned"));
             table = String.valueOf(session.execute("dpserve:backend"));
@@ -205,6 +206,9 @@ public class ServerBundlesIT {
             // the conformance kit inside the framework, on the registered vector backend
             String kit = String.valueOf(session.execute("dpserve:conformance vector"));
             assertTrue(kit, kit.startsWith("PASS backend vector: ") && kit.contains(" cases, 0 failed"));
+            // and on the native fragment's backend, inside Felix
+            String nativeKit = String.valueOf(session.execute("dpserve:conformance native"));
+            assertTrue(nativeKit, nativeKit.startsWith("PASS backend native: ") && nativeKit.contains(" cases, 0 failed"));
         }
     }
 
