@@ -8,9 +8,19 @@ package dev.dpserve.tensor;
  *
  * <p>The library is loaded with {@link System#loadLibrary} from this class, so inside OSGi the host
  * bundle's class loader finds it through the fragment's {@code Bundle-NativeCode} header; outside
- * OSGi (unit tests, benchmarks) {@code -Djava.library.path} must name its directory. A JNI library
- * binds to the class loader that loaded it: after a refresh of the host bundle the new class loader
- * loads the fragment's copy of the library again (Felix extracts it per bundle revision).
+ * OSGi (unit tests, benchmarks) {@code -Djava.library.path} must name its directory.
+ *
+ * <p>A JNI library binds to the class loader that loaded it, and a JVM refuses to load the same
+ * file into a second loader. Refreshing the host (e.g. after installing the fragment into a
+ * running server) creates a new class loader with a new {@code NativeKernels} class, which loads
+ * the library again; this works as long as the framework hands the new loader a different file
+ * (Felix extracts native code per bundle revision into its cache). Not yet covered by a test: the
+ * hot-install itest is to come.
+ *
+ * <p>Activations are pinned with {@code GetPrimitiveArrayCritical} for the length of one block of
+ * work (well under a millisecond at decode sizes, a few milliseconds for a 64-token prefill block);
+ * with a GC that uses the GC locker (Parallel GC, as {@code bin/dpserve} runs) a collection waits
+ * for that long.
  */
 final class NativeKernels {
 
