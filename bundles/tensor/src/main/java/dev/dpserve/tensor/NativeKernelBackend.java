@@ -8,13 +8,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Dictionary;
 import java.util.Hashtable;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.IntConsumer;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.ServiceRegistration;
 import org.osgi.service.component.annotations.Activate;
@@ -262,7 +258,7 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
         int rowChunks = Math.clamp(ceilDiv(t * TASKS_PER_THREAD, batchTiles), 1, Math.max(1, m / MIN_ROWS_PER_TASK));
         // batch-tile-major so that concurrent blocks share the activation tile in cache; chunk
         // boundaries on multiples of 4 rows (the kernels' register block)
-        parallel(p, t, batchTiles * rowChunks, task -> {
+        Tasks.run(p, t, batchTiles * rowChunks, task -> {
             int tile = task / rowChunks;
             int chunk = task % rowChunks;
             int j0 = chunk == 0 ? 0 : (int) ((long) m * chunk / rowChunks) & ~3;
@@ -272,40 +268,6 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
         });
     }
 
-    /** Runs tasks [0, count) on the caller plus up to {@code threads - 1} pool workers. */
-    private static void parallel(ExecutorService p, int threads, int count, IntConsumer task) {
-        AtomicInteger next = new AtomicInteger();
-        CountDownLatch done = new CountDownLatch(count);
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        Runnable worker = () -> {
-            for (int i; (i = next.getAndIncrement()) < count; ) {
-                try {
-                    task.accept(i);
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                } finally {
-                    done.countDown();
-                }
-            }
-        };
-        int helpers = Math.min(threads - 1, count - 1);
-        try {
-            for (int h = 0; h < helpers; h++) p.execute(worker);
-        } catch (RejectedExecutionException closedMeanwhile) {
-            // the caller does the remaining tasks itself
-        }
-        worker.run();
-        try {
-            done.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for native GEMM workers", e);
-        }
-        Throwable e = failure.get();
-        if (e instanceof RuntimeException re) throw re;
-        if (e instanceof Error err) throw err;
-        if (e != null) throw new IllegalStateException(e);
-    }
 
     /** A weight's native address: the segment's own, or a temporary native copy of a heap segment. */
     private static final class Weights implements AutoCloseable {

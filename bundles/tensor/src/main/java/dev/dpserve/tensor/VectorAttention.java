@@ -36,7 +36,7 @@ final class VectorAttention {
         // tasks of a few heads each, so a worker reuses its scores buffer
         int perTask = Math.max(1, tasks / (threads * 8));
         int count = (tasks + perTask - 1) / perTask;
-        VectorKernelBackend.parallel(pool, threads, count, c -> {
+        Tasks.run(pool, threads, count, c -> {
             float[] scores = new float[a.contextLength()];
             for (int task = c * perTask; task < Math.min(tasks, (c + 1) * perTask); task++) {
                 attend(a, task / heads, task % heads, scores);

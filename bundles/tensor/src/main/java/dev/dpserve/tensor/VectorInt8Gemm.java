@@ -44,7 +44,7 @@ final class VectorInt8Gemm {
         int tile = VectorKernelBackend.BATCH_TILE;
         int tiles = (n + tile - 1) / tile;
         int chunks = Math.clamp((threads * 4L + tiles - 1) / tiles, 1, Math.max(1, m / MIN_ROWS_PER_TASK));
-        VectorKernelBackend.parallel(pool, threads, tiles * chunks, task -> {
+        Tasks.run(pool, threads, tiles * chunks, task -> {
             int t = task / chunks;
             int c = task % chunks;
             int j0 = (int) ((long) m * c / chunks);

@@ -7,13 +7,9 @@ import dev.dpserve.api.tensor.PagedAttention;
 import dev.dpserve.api.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -140,7 +136,7 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
         int batchTiles = ceilDiv(n, BATCH_TILE);
         int rowChunks = Math.clamp(ceilDiv(t * TASKS_PER_THREAD, batchTiles), 1, Math.max(1, m / MIN_ROWS_PER_TASK));
         // task order is batch-tile-major so concurrent tasks share the activation tile in cache
-        parallel(p, t, batchTiles * rowChunks, task -> {
+        Tasks.run(p, t, batchTiles * rowChunks, task -> {
             int tile = task / rowChunks;
             int chunk = task % rowChunks;
             int j0 = (int) ((long) m * chunk / rowChunks);
@@ -194,40 +190,6 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
         REFERENCE.topK(x, off, len, k, idx, val);
     }
 
-    /** Runs tasks [0, count) on the caller plus up to {@code threads - 1} pool workers. */
-    static void parallel(ExecutorService p, int threads, int count, IntConsumer task) {
-        AtomicInteger next = new AtomicInteger();
-        CountDownLatch done = new CountDownLatch(count);
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        Runnable worker = () -> {
-            for (int i; (i = next.getAndIncrement()) < count; ) {
-                try {
-                    task.accept(i);
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                } finally {
-                    done.countDown();
-                }
-            }
-        };
-        int helpers = Math.min(threads - 1, count - 1);
-        try {
-            for (int h = 0; h < helpers; h++) p.execute(worker);
-        } catch (RejectedExecutionException closedMeanwhile) {
-            // the caller does the remaining tasks itself
-        }
-        worker.run();
-        try {
-            done.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for matmul workers", e);
-        }
-        Throwable e = failure.get();
-        if (e instanceof RuntimeException re) throw re;
-        if (e instanceof Error err) throw err;
-        if (e != null) throw new IllegalStateException(e);
-    }
 
     /**
      * out[i][j] for weight rows [j0, j1) and activation rows [i0, i1). Blocks of 4 weight rows × 4

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.dpserve.tensor;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntConsumer;
+
+/** The backends' fork-join over a fixed pool: the caller works too, pool threads help. */
+final class Tasks {
+
+    private Tasks() {
+    }
+
+    /**
+     * Runs tasks [0, count) on the caller plus up to {@code threads - 1} pool workers and returns
+     * when all are done; the first failure is rethrown. A pool shut down meanwhile (the backend was
+     * deactivated) only means the caller does the remaining tasks itself.
+     */
+    static void run(ExecutorService p, int threads, int count, IntConsumer task) {
+        AtomicInteger next = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(count);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Runnable worker = () -> {
+            for (int i; (i = next.getAndIncrement()) < count; ) {
+                try {
+                    task.accept(i);
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                } finally {
+                    done.countDown();
+                }
+            }
+        };
+        int helpers = Math.min(threads - 1, count - 1);
+        try {
+            for (int h = 0; h < helpers; h++) p.execute(worker);
+        } catch (RejectedExecutionException closedMeanwhile) {
+            // the caller does the remaining tasks itself
+        }
+        worker.run();
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for kernel workers", e);
+        }
+        Throwable e = failure.get();
+        if (e instanceof RuntimeException re) throw re;
+        if (e instanceof Error err) throw err;
+        if (e != null) throw new IllegalStateException(e);
+    }
+}
