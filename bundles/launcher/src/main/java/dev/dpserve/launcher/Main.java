@@ -157,7 +157,13 @@ public final class Main {
         Map<String, String> fw = new HashMap<>();
         fw.put("org.osgi.service.http.port", Integer.toString(o.port));
         fw.put("org.apache.felix.http.host", o.host);
+        fw.putAll(kernelProperties(o));
         return fw;
+    }
+
+    /** {@code --kernel-backend NAME}: the model bundle's kernel registry pins that backend from the start. */
+    private static Map<String, String> kernelProperties(ServeOptions o) {
+        return o.kernelBackend == null ? Map.of() : Map.of("dpserve.kernel.backend", o.kernelBackend);
     }
 
     private static boolean console(ServeOptions o) {
@@ -542,7 +548,9 @@ public final class Main {
             signalled.set(true);
             runtime.stop();
         }, "dpserve-shutdown"));
-        runtime.start(ENGINE_FEATURES, launchProperties(keyFile, o.runDir == null ? null : RunDir.of(Path.of(o.runDir))), configs, false);
+        Map<String, String> fw = new HashMap<>(launchProperties(keyFile, o.runDir == null ? null : RunDir.of(Path.of(o.runDir))));
+        fw.putAll(kernelProperties(o));
+        runtime.start(ENGINE_FEATURES, fw, configs, false);
         err.println("dpserve: engine dp" + rank + " started (pid " + ProcessHandle.current().pid() + ")");
         runtime.framework().waitForStop(0);
         // Stopped from inside (the bridge could not join its head) rather than by a signal: a failure.

@@ -58,6 +58,7 @@ final class ServeOptions {
     long kvCacheMemory;         // 0 = derived from the two above
     int longPrefillTokenThreshold;
     String scheduler = "";      // "" = highest-ranked policy (v1)
+    String kernelBackend;       // null = best score per op
     /** ConfigAdmin properties for the prefill-first policy (PID dev.dpserve.scheduler.ascend). */
     final java.util.Map<String, Object> ascendSchedulerConfig = new java.util.LinkedHashMap<>();
     final List<String> notices = new ArrayList<>();
@@ -143,6 +144,8 @@ final class ServeOptions {
         value("--long-prefill-token-threshold", v -> longPrefillTokenThreshold = intIn("--long-prefill-token-threshold", v, 0, Integer.MAX_VALUE),
                 "most tokens of one request per step (0 = off)");
         value("--scheduler", v -> scheduler = v, "scheduling policy by name: v1 (default) or ascend");
+        value("--kernel-backend", v -> kernelBackend = v,
+                "pin a kernel backend by name (native, vector, java) for every op it supports; default: best score per op");
         value("--additional-config", this::setAdditionalConfig, "JSON with backend-specific settings");
     }
 

@@ -14,6 +14,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import org.osgi.framework.BundleContext;
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
@@ -53,6 +55,25 @@ public final class KernelRegistry implements KernelSelection {
 
     /** For DS. */
     public KernelRegistry() {
+    }
+
+    /** Framework property naming a backend to pin from the start ({@code serve --kernel-backend}). */
+    public static final String PIN_PROPERTY = "dpserve.kernel.backend";
+
+    /**
+     * Pins the backend named by {@value #PIN_PROPERTY}, if set. Not checked against the registered
+     * backends: they may register after this component; until one with that name does, every op
+     * goes to the best score.
+     */
+    @Activate
+    void activate(BundleContext context) {
+        String pin = context.getProperty(PIN_PROPERTY);
+        if (pin == null || pin.isBlank()) return;
+        synchronized (lock) {
+            pinned = pin.trim();
+            resolve();
+        }
+        LOG.log(Level.INFO, "kernel backend {0} pinned from the start ({1})", pin.trim(), PIN_PROPERTY);
     }
 
     /** For tests and tools outside a framework: these backends only. */
