@@ -3,6 +3,7 @@ package dev.dpserve.launcher;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -43,6 +44,16 @@ class ServeOptionsTest {
         assertEquals(1, o.notices.size(), o.notices.toString());
         assertTrue(o.notices.get(0).contains("torchair_graph_config"));
         assertEquals(false, o.enablePrefixCaching);
+    }
+
+    @Test
+    void kernelBackendAndSeparateEngineProcess() throws Exception {
+        ServeOptions o = ServeOptions.parse(List.of("/m", "--kernel-backend", "vector", "--separate-engine-process"));
+        assertEquals("vector", o.kernelBackend);
+        assertTrue(o.separateEngineProcess);
+        ServeOptions d = ServeOptions.parse(List.of("/m"));
+        assertEquals(null, d.kernelBackend);
+        assertFalse(d.separateEngineProcess);
     }
 
     @Test
