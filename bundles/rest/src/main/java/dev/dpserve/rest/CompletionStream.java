@@ -44,6 +44,7 @@ final class CompletionStream {
         ChunkedOutput<String> out = new ChunkedOutput<>(String.class);
         Thread.ofVirtual().name("completion-stream").start(() -> {
             try {
+                awaitAttached(out);
                 if (jsonHeartbeat) runJson(out::write);
                 else run(new SseWriter(out::write));
             } finally {
@@ -55,6 +56,40 @@ final class CompletionStream {
             }
         });
         return Response.ok(out, jsonHeartbeat ? Json.CONTENT_TYPE : SseWriter.CONTENT_TYPE).build();
+    }
+
+    private static final java.lang.reflect.Field RESPONSE_CONTEXT = chunkedOutputField("responseContext");
+    private static final java.lang.reflect.Field TOUCHING_ENTITY_STREAM = chunkedOutputField("touchingEntityStream");
+    private static final long ATTACH_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+    private static java.lang.reflect.Field chunkedOutputField(String name) {
+        try {
+            java.lang.reflect.Field f = ChunkedOutput.class.getDeclaredField(name);
+            f.setAccessible(true);
+            return f;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            LOG.log(Level.WARNING, "ChunkedOutput." + name + " not found (Jersey changed?); streams start without waiting for it: " + e);
+            return null;
+        }
+    }
+
+    /**
+     * Waits until Jersey has attached the output to the response and finished its first flush.
+     * Jersey's ChunkedOutput loses the end of a response when {@code close()} races with a flush
+     * running on Jersey's thread (jersey #2964, #4493: the client then waits forever); writing only
+     * after the attach leaves our thread the only one that flushes. Bounded: after 10 s the stream
+     * goes ahead as before.
+     */
+    private static void awaitAttached(ChunkedOutput<String> out) {
+        if (RESPONSE_CONTEXT == null || TOUCHING_ENTITY_STREAM == null) return;
+        long deadline = System.nanoTime() + ATTACH_TIMEOUT_NANOS;
+        try {
+            while ((RESPONSE_CONTEXT.get(out) == null || (boolean) TOUCHING_ENTITY_STREAM.get(out)) && System.nanoTime() < deadline) {
+                java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+            }
+        } catch (IllegalAccessException e) {
+            // not readable after all: go ahead
+        }
     }
 
     /** Writes one piece of the response; IOException when the client is gone. */
