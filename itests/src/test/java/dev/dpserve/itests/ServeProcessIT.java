@@ -204,30 +204,4 @@ public class ServeProcessIT {
     private static HttpResponse<String> post(String path, String json) throws IOException, InterruptedException {
         return server.post(path, json);
     }
-
-    /**
-     * Many streams that end at once (one token each), 32 at a time: every one must end with
-     * {@code [DONE]} and a closed response. A stream closed while Jersey was still attaching its
-     * output used to leave the response open forever (about one hang in 1000 such requests).
-     */
-    @Test
-    public void manyShortStreamsAllEnd() throws Exception {
-        String body = "{\"model\":\"llama-tiny\",\"prompt\":[1,2,3],\"max_tokens\":1,\"stream\":true,\"ignore_eos\":true}";
-        HttpRequest request = HttpRequest.newBuilder(URI.create(server.base + "/v1/completions"))
-                .header("Content-Type", "application/json").timeout(Duration.ofSeconds(30))
-                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
-        ExecutorService pool = Executors.newFixedThreadPool(32);
-        try {
-            List<Future<String>> answers = new ArrayList<>();
-            for (int i = 0; i < 1200; i++) {
-                answers.add(pool.submit(() -> server.http.send(request, HttpResponse.BodyHandlers.ofString()).body()));
-            }
-            for (Future<String> a : answers) {
-                String sse = a.get(60, TimeUnit.SECONDS);
-                assertTrue(sse, sse.endsWith("data: [DONE]\n\n"));
-            }
-        } finally {
-            pool.shutdownNow();
-        }
-    }
 }

@@ -60,6 +60,8 @@ final class CompletionStream {
 
     private static final java.lang.reflect.Field RESPONSE_CONTEXT = chunkedOutputField("responseContext");
     private static final java.lang.reflect.Field TOUCHING_ENTITY_STREAM = chunkedOutputField("touchingEntityStream");
+    private static final java.lang.reflect.Field FLUSHING = chunkedOutputField("flushing");
+    private static final java.lang.reflect.Field RESUMED = chunkedOutputField("resumed");
     private static final long ATTACH_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     private static java.lang.reflect.Field chunkedOutputField(String name) {
@@ -75,19 +77,24 @@ final class CompletionStream {
 
     /**
      * Waits until Jersey has attached the output to the response and finished its first flush.
-     * Jersey's ChunkedOutput loses the end of a response when {@code close()} races with a flush
-     * running on Jersey's thread (jersey #2964, #4493: the client then waits forever); writing only
-     * after the attach leaves our thread the only one that flushes. Bounded: after 10 s the stream
-     * goes ahead as before.
+     * Written and closed before that, a ChunkedOutput may never end its response (jersey #2964:
+     * mostly the first streams after a start, while Jersey's classes still load; the client then
+     * waits forever). Writing only after the attach leaves our thread the only one that flushes.
+     * Bounded: after 10 s the stream goes ahead as before.
      */
     private static void awaitAttached(ChunkedOutput<String> out) {
-        if (RESPONSE_CONTEXT == null || TOUCHING_ENTITY_STREAM == null) return;
+        if (RESPONSE_CONTEXT == null || TOUCHING_ENTITY_STREAM == null || FLUSHING == null || RESUMED == null) return;
         long deadline = System.nanoTime() + ATTACH_TIMEOUT_NANOS;
         try {
-            while ((RESPONSE_CONTEXT.get(out) == null || (boolean) TOUCHING_ENTITY_STREAM.get(out)) && System.nanoTime() < deadline) {
-                java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+            // attached, Jersey's first flush begun (resumed) and over, and still so a moment later
+            int quiet = 0;
+            while (quiet < 2 && System.nanoTime() < deadline) {
+                boolean settled = RESPONSE_CONTEXT.get(out) != null && ((java.util.concurrent.atomic.AtomicBoolean) RESUMED.get(out)).get()
+                        && !(boolean) FLUSHING.get(out) && !(boolean) TOUCHING_ENTITY_STREAM.get(out);
+                quiet = settled ? quiet + 1 : 0;
+                java.util.concurrent.locks.LockSupport.parkNanos(500_000);
             }
-        } catch (IllegalAccessException e) {
+        } catch (IllegalAccessException | RuntimeException e) {
             // not readable after all: go ahead
         }
     }
