@@ -9,8 +9,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.Dictionary;
 import java.util.Hashtable;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.ServiceRegistration;
 import org.osgi.service.component.annotations.Activate;
@@ -101,13 +99,8 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
 
     private void start(int n) {
         if (n < 1) throw new IllegalArgumentException("threads must be >= 1, got " + n);
-        AtomicInteger seq = new AtomicInteger();
         this.threads = n;
-        this.pool = n == 1 ? null : Executors.newFixedThreadPool(n - 1, r -> {
-            Thread t = new Thread(r, "dpserve-native-" + seq.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        this.pool = n == 1 ? null : Tasks.pool("dpserve-native", n - 1);
     }
 
     /** Shuts the pool down; later calls run on the calling thread. Idempotent. */

@@ -3,6 +3,7 @@ package dev.dpserve.tensor;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -12,6 +13,17 @@ import java.util.function.IntConsumer;
 final class Tasks {
 
     private Tasks() {
+    }
+
+    /** A fixed pool of {@code threads} daemon workers named {@code prefix-N}, or null for none. */
+    static ExecutorService pool(String prefix, int threads) {
+        if (threads < 1) return null;
+        AtomicInteger seq = new AtomicInteger();
+        return Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, prefix + "-" + seq.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     /**

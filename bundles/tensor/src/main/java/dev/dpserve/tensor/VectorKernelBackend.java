@@ -8,8 +8,6 @@ import dev.dpserve.api.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -87,13 +85,8 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
 
     private void start(int n) {
         if (n < 1) throw new IllegalArgumentException("threads must be >= 1, got " + n);
-        AtomicInteger seq = new AtomicInteger();
         this.threads = n;
-        this.pool = n == 1 ? null : Executors.newFixedThreadPool(n, r -> {
-            Thread t = new Thread(r, "dpserve-vector-" + seq.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        this.pool = n == 1 ? null : Tasks.pool("dpserve-vector", n);
     }
 
     /** Shuts the pool down; later calls run on the calling thread. Idempotent. */
