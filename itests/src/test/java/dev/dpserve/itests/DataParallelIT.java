@@ -67,10 +67,7 @@ public class DataParallelIT {
         } finally {
             server.close();
         }
-        for (ProcessHandle h : children) {
-            h.onExit().get(15, TimeUnit.SECONDS);
-            assertFalse("engine process " + h.pid() + " outlived the launcher", h.isAlive());
-        }
+        DpChecks.assertAllExited(children);
         String log = Files.readString(server.log);
         assertTrue(log, log.contains("[dp0] ") && log.contains("[dp1] "));
         assertFalse("engine exits during shutdown are expected, not reported:\n" + log, log.contains(") exited with"));
@@ -100,10 +97,7 @@ public class DataParallelIT {
         } finally {
             server.close();
         }
-        for (ProcessHandle h : children) {
-            h.onExit().get(15, TimeUnit.SECONDS);
-            assertFalse("engine process " + h.pid() + " outlived the launcher", h.isAlive());
-        }
+        DpChecks.assertAllExited(children);
     }
 
 
@@ -120,9 +114,6 @@ public class DataParallelIT {
         } finally {
             server.close();
         }
-        for (ProcessHandle h : children) {
-            h.onExit().get(15, TimeUnit.SECONDS);
-            assertFalse("engine process " + h.pid() + " outlived the launcher", h.isAlive());
-        }
+        DpChecks.assertAllExited(children);
     }
 }

@@ -139,4 +139,16 @@ final class DpChecks {
             }
         }
     }
+
+    /** Waits up to 15 s for each child process to exit; any still alive outlived its launcher. */
+    static void assertAllExited(List<ProcessHandle> children) throws Exception {
+        for (ProcessHandle h : children) {
+            try {
+                h.onExit().get(15, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException stillAlive) {
+                // reported just below
+            }
+            org.junit.Assert.assertFalse("process " + h.pid() + " outlived its launcher", h.isAlive());
+        }
+    }
 }

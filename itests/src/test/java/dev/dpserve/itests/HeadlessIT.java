@@ -84,10 +84,7 @@ public class HeadlessIT {
                 node.close();
             }
         }
-        for (ProcessHandle h : children) {
-            h.onExit().get(15, TimeUnit.SECONDS);
-            assertFalse("engine process " + h.pid() + " outlived its launcher", h.isAlive());
-        }
+        DpChecks.assertAllExited(children);
         String headLog = Files.readString(head.log);
         String nodeLog = Files.readString(node.log);
         assertTrue(headLog, headLog.contains("[dp0] ") && headLog.contains("[dp1] ") && !headLog.contains("[dp2] "));

@@ -7,22 +7,16 @@ import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
 import static org.ops4j.pax.exam.CoreOptions.systemProperty;
 
-import dev.dpserve.api.engine.EngineStats;
 import dev.dpserve.api.engine.InferenceEngine;
 import dev.dpserve.api.tensor.DType;
 import dev.dpserve.api.tensor.KernelBackend;
 import dev.dpserve.api.tensor.KernelSelection;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import javax.inject.Inject;
 import org.junit.Test;
 import org.junit.runner.RunWith;
@@ -49,8 +43,6 @@ import org.osgi.framework.wiring.FrameworkWiring;
 public class HotInstallNativeIT {
 
     private static final String FRAGMENT = "dev.dpserve.tensor.native.linux.x86_64";
-    private static final String[] PROMPTS = {"Hello", "The future of AI is", "One two three four five six", "x"};
-
     @Inject
     private BundleContext context;
 
@@ -75,35 +67,9 @@ public class HotInstallNativeIT {
         assertFalse("no native backend before the install: " + kernels.backends(), kernels.backends().contains("native"));
         assertEquals("vector", chosenMatmul(kernels));
 
-        Map<String, String> expected = new ConcurrentHashMap<>();
-        for (String p : PROMPTS) expected.put(p, InContainer.complete(p));
-
-        AtomicBoolean running = new AtomicBoolean(true);
-        AtomicInteger done = new AtomicInteger();
-        AtomicInteger doneAfterSwitch = new AtomicInteger();
-        AtomicBoolean switched = new AtomicBoolean();
-        List<String> failures = new CopyOnWriteArrayList<>();
-        List<Thread> clients = new ArrayList<>();
-        for (int c = 0; c < 4; c++) {
-            int client = c;
-            Thread t = new Thread(() -> {
-                for (int i = 0; running.get() || i < 2; i++) {
-                    String prompt = PROMPTS[(client + i) % PROMPTS.length];
-                    try {
-                        String text = InContainer.complete(prompt);
-                        if (!expected.get(prompt).equals(text)) failures.add("'" + prompt + "' gave '" + text + "'");
-                        done.incrementAndGet();
-                        if (switched.get()) doneAfterSwitch.incrementAndGet();
-                    } catch (Throwable e) { // AssertionError too: a dying client thread must fail the test
-                        failures.add("'" + prompt + "': " + e);
-                    }
-                }
-            }, "client-" + c);
-            t.start();
-            clients.add(t);
-        }
+        GreedyClients clients = GreedyClients.start(4);
         Thread.sleep(1000);
-        int before = done.get();
+        int before = clients.done();
 
         // Install the fragment and refresh its host: the host bundle restarts with the library.
         Bundle fragment = context.installBundle(Path.of(System.getProperty("dpserve.itest.nativejar")).toUri().toString());
@@ -119,26 +85,17 @@ public class HotInstallNativeIT {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!"native".equals(chosenMatmul(kernels)) && System.nanoTime() < deadline) Thread.sleep(50);
         assertEquals("MATMUL F32 after the install: " + kernels.choices(), "native", chosenMatmul(kernels));
-        switched.set(true);
+        int atSwitch = clients.done();
         long steps = engine.stats().steps();
         deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (doneAfterSwitch.get() < 8 && System.nanoTime() < deadline) Thread.sleep(50);
+        while (clients.done() - atSwitch < 8 && System.nanoTime() < deadline) Thread.sleep(50);
 
-        running.set(false);
-        for (Thread t : clients) t.join(120_000);
-        assertTrue("failures: " + failures, failures.isEmpty());
+        clients.stop();
+        int onNative = clients.done() - atSwitch;
         assertTrue("requests completed before the install: " + before, before >= 1);
-        assertTrue("requests completed on the native backend: " + doneAfterSwitch.get(), doneAfterSwitch.get() >= 8);
+        assertTrue("requests completed on the native backend: " + onNative, onNative >= 8);
         assertTrue("the engine stepped after the switch", engine.stats().steps() > steps);
-
-        EngineStats stats = engine.stats();
-        for (int i = 0; i < 50 && (stats.running() + stats.waiting() > 0 || stats.kvBlocksUsed() > 0); i++) {
-            Thread.sleep(100);
-            stats = engine.stats();
-        }
-        assertEquals("running + waiting", 0, stats.running() + stats.waiting());
-        assertEquals("KV blocks in use when idle", 0, stats.kvBlocksUsed());
-        assertEquals(null, engine.unhealthyReason());
+        GreedyClients.assertIdle(engine);
     }
 
     /** The backend chosen for MATMUL on F32 weights (the tiny model's). */

@@ -5,18 +5,12 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 import static org.ops4j.pax.exam.CoreOptions.systemProperty;
 
-import dev.dpserve.api.engine.EngineStats;
 import dev.dpserve.api.engine.InferenceEngine;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import javax.inject.Inject;
 import org.junit.Test;
 import org.junit.runner.RunWith;
@@ -36,8 +30,6 @@ import org.osgi.framework.BundleContext;
 @RunWith(PaxExam.class)
 @ExamReactorStrategy(PerClass.class)
 public class SchedulerSwapIT {
-
-    private static final String[] PROMPTS = {"Hello", "The future of AI is", "One two three four five six", "x"};
 
     @Inject
     private BundleContext context;
@@ -59,31 +51,7 @@ public class SchedulerSwapIT {
         InContainer.configureServer(context, Map.of("max.num.seqs", 3));
         InferenceEngine engine = service(InferenceEngine.class);
 
-        // Expected outputs, without any swap.
-        Map<String, String> expected = new ConcurrentHashMap<>();
-        for (String p : PROMPTS) expected.put(p, InContainer.complete(p));
-
-        AtomicBoolean running = new AtomicBoolean(true);
-        AtomicInteger done = new AtomicInteger();
-        List<String> failures = new CopyOnWriteArrayList<>();
-        List<Thread> clients = new ArrayList<>();
-        for (int c = 0; c < 5; c++) {
-            int client = c;
-            Thread t = new Thread(() -> {
-                for (int i = 0; running.get() || i < 2; i++) {
-                    String prompt = PROMPTS[(client + i) % PROMPTS.length];
-                    try {
-                        String text = InContainer.complete(prompt);
-                        if (!expected.get(prompt).equals(text)) failures.add("'" + prompt + "' gave '" + text + "'");
-                        done.incrementAndGet();
-                    } catch (Throwable e) { // AssertionError too: a dying client thread must fail the test
-                        failures.add("'" + prompt + "': " + e);
-                    }
-                }
-            }, "client-" + c);
-            t.start();
-            clients.add(t);
-        }
+        GreedyClients clients = GreedyClients.start(5);
 
         Bundle v1 = installed("dev.dpserve.scheduler.v1");
         Bundle ascend = installed("dev.dpserve.scheduler.ascend");
@@ -122,19 +90,9 @@ public class SchedulerSwapIT {
         Files.copy(Path.of(System.getProperty("dpserve.itest.v1jar")), deployed);
         awaitScheduler(engine, "v1");
 
-        running.set(false);
-        for (Thread t : clients) t.join(120_000);
-        assertTrue("failures: " + failures, failures.isEmpty());
-        assertTrue("requests completed during the swaps: " + done.get(), done.get() >= 10);
-
-        EngineStats stats = engine.stats();
-        for (int i = 0; i < 50 && (stats.running() + stats.waiting() > 0 || stats.kvBlocksUsed() > 0); i++) {
-            Thread.sleep(100);
-            stats = engine.stats();
-        }
-        assertEquals("running + waiting", 0, stats.running() + stats.waiting());
-        assertEquals("KV blocks in use when idle", 0, stats.kvBlocksUsed());
-        assertEquals(null, engine.unhealthyReason());
+        clients.stop();
+        assertTrue("requests completed during the swaps: " + clients.done(), clients.done() >= 10);
+        GreedyClients.assertIdle(engine);
     }
 
     /** Waits until the engine has stepped under the named policy (stats show the active one). */

@@ -170,10 +170,7 @@ public class WavesIT {
         } finally {
             server.close();
         }
-        for (ProcessHandle h : children) {
-            h.onExit().get(15, TimeUnit.SECONDS);
-            assertFalse("process " + h.pid() + " outlived the launcher", h.isAlive());
-        }
+        DpChecks.assertAllExited(children);
         String log = Files.readString(server.log);
         assertTrue(log, log.contains("[coordinator] ") && log.contains("lockstep mode"));
         assertFalse("exits during shutdown are expected, not reported:\n" + log, log.contains(") exited with"));
@@ -233,10 +230,7 @@ public class WavesIT {
                 node.close();
             }
         }
-        for (ProcessHandle h : children) {
-            h.onExit().get(15, TimeUnit.SECONDS);
-            assertFalse("process " + h.pid() + " outlived its launcher", h.isAlive());
-        }
+        DpChecks.assertAllExited(children);
     }
 
     /**
@@ -287,9 +281,6 @@ public class WavesIT {
         } finally {
             server.close();
         }
-        for (ProcessHandle h : children) {
-            h.onExit().get(15, TimeUnit.SECONDS);
-            assertFalse("process " + h.pid() + " outlived the launcher", h.isAlive());
-        }
+        DpChecks.assertAllExited(children);
     }
 }
