@@ -29,6 +29,9 @@ public @interface EngineConfig {
     @AttributeDefinition(description = "Weight/compute dtype: auto, float32, bfloat16, float16")
     String dtype() default "auto";
 
+    @AttributeDefinition(description = "Weight quantization: none, or w8a8 (int8 weights per output channel, int8 activations per token, quantized at load)")
+    String quantization() default "none";
+
     @AttributeDefinition(description = "LDAP filter selecting the ModelArchitecture service (set from config.json model_type)")
     String architecture_target() default "(dpserve.model.type=*)";
 

@@ -72,7 +72,7 @@ public final class InProcessEngine implements InferenceEngine, LockstepEngine {
         Map<String, Object> hfConfig = readJson(dir.resolve("config.json"));
         long t0 = System.nanoTime();
         this.tokenizer = loadTokenizer(dir, tokenizerFactories);
-        this.model = architecture.load(new ModelSource(dir, hfConfig, config.dtype()));
+        this.model = architecture.load(new ModelSource(dir, hfConfig, config.dtype(), config.quantization()));
         this.schedulerName = config.scheduler().strip();
         this.activated = config;
         try {
@@ -126,7 +126,7 @@ public final class InProcessEngine implements InferenceEngine, LockstepEngine {
         return a.model().equals(b.model()) && a.served_model_name().equals(b.served_model_name())
                 && a.max_model_len() == b.max_model_len() && a.max_num_seqs() == b.max_num_seqs()
                 && a.max_num_batched_tokens() == b.max_num_batched_tokens() && a.seed() == b.seed()
-                && a.dtype().equals(b.dtype()) && a.block_size() == b.block_size()
+                && a.dtype().equals(b.dtype()) && a.quantization().equals(b.quantization()) && a.block_size() == b.block_size()
                 && a.enable_prefix_caching() == b.enable_prefix_caching()
                 && a.gpu_memory_utilization() == b.gpu_memory_utilization() && a.device_memory() == b.device_memory()
                 && a.kv_cache_memory() == b.kv_cache_memory()

@@ -141,6 +141,7 @@ public final class Main {
         engine.put("max.num.batched.tokens", o.maxNumBatchedTokens);
         engine.put("seed", o.seed);
         engine.put("dtype", o.dtype);
+        engine.put("quantization", o.quantization);
         engine.put("architecture.target", "(dpserve.model.type=" + modelType + ")");
         engine.put("block.size", o.blockSize);
         engine.put("enable.prefix.caching", o.enablePrefixCaching);

@@ -25,6 +25,7 @@ final class ServeOptions {
     int maxNumSeqs = 256;
     int maxNumBatchedTokens;    // 0 = engine default
     String dtype = "auto";
+    String quantization = "none";
     boolean console;
     boolean trustRemoteCode;
     int dataParallelSize = 1;
@@ -133,7 +134,8 @@ final class ServeOptions {
             if (tensorParallelSize > 1) throw notYet("--tensor-parallel-size " + v);
         }, "TP ranks per DP rank (only 1 for now)");
         flag("--enable-expert-parallel", () -> { throw notYet("--enable-expert-parallel"); }, "shard experts over DP x TP");
-        value("--quantization", v -> { throw notYet("--quantization " + v); }, "quantization method");
+        value("--quantization", this::setQuantization,
+                "none (default), or w8a8: int8 weights (per output channel, quantized at load) and int8 activations (per token)");
         flag("--no-enable-prefix-caching", () -> enablePrefixCaching = false, "disable prefix caching");
         flag("--enable-prefix-caching", () -> enablePrefixCaching = true, "share KV blocks of equal prompt prefixes (default on)");
         value("--gpu-memory-utilization", v -> gpuMemoryUtilization = fraction("--gpu-memory-utilization", v),
@@ -284,6 +286,16 @@ final class ServeOptions {
                 + "MODEL_DIR is a Hugging Face model directory; without it, a tiny generated model is served.\n\nflags:\n");
         flags.forEach((k, f) -> { if (!f.hidden()) sb.append(String.format("  %-30s %s%n", k + (f.takesValue() ? " V" : ""), f.help())); });
         return sb.toString();
+    }
+
+    private void setQuantization(String v) throws UsageException {
+        quantization = switch (v) {
+            case "none", "w8a8" -> v;
+            case "ascend" -> throw new UsageException("--quantization ascend: not supported yet in this dpserve version"
+                    + " (vllm-ascend's pre-quantized W8A8 checkpoints are not read; --quantization w8a8 quantizes a float"
+                    + " checkpoint at load)");
+            default -> throw new UsageException("argument --quantization: invalid choice '" + v + "' (choose from none, w8a8)");
+        };
     }
 
     private void setDtype(String v) throws UsageException {

@@ -47,6 +47,16 @@ class ServeOptionsTest {
     }
 
     @Test
+    void quantizationW8a8OrNone() throws Exception {
+        assertEquals("none", ServeOptions.parse(List.of()).quantization);
+        assertEquals("w8a8", ServeOptions.parse(List.of("--quantization", "w8a8")).quantization);
+        String bad = assertThrows(ServeOptions.UsageException.class, () -> ServeOptions.parse(List.of("--quantization", "awq"))).getMessage();
+        assertTrue(bad.contains("invalid choice 'awq'") && bad.contains("none, w8a8"), bad);
+        String ascend = assertThrows(ServeOptions.UsageException.class, () -> ServeOptions.parse(List.of("--quantization", "ascend"))).getMessage();
+        assertTrue(ascend.startsWith("--quantization ascend: not supported yet"), ascend);
+    }
+
+    @Test
     void kernelBackendAndSeparateEngineProcess() throws Exception {
         ServeOptions o = ServeOptions.parse(List.of("/m", "--kernel-backend", "vector", "--separate-engine-process"));
         assertEquals("vector", o.kernelBackend);

@@ -59,6 +59,32 @@ public final class Kernels {
         get(Op.MATMUL, w.dtype()).matmul(x, xOff, n, w, out, outOff);
     }
 
+    /**
+     * Dynamic W8A8: quantizes the n rows of x (n, K) per token to int8, then the int8 GEMM against
+     * the I8 weight (M, K) with its per-channel scales: {@code out ≈ x·Wᵀ}. The int8 rows and their
+     * scales live in a per-thread scratch buffer.
+     */
+    public void matmulDynamicInt8(float[] x, int n, Tensor w, float[] weightScale, float[] out) {
+        int k = w.dim(1);
+        Int8Scratch s = SCRATCH.get().ensure(n, k);
+        get(Op.QUANTIZE_ROWS, DType.F32).quantizeRows(x, 0, n, k, s.q, 0, s.scale, 0);
+        get(Op.MATMUL_INT8, DType.I8).matmulInt8(s.q, 0, n, s.scale, w, null, weightScale, out, 0);
+    }
+
+    private static final ThreadLocal<Int8Scratch> SCRATCH = ThreadLocal.withInitial(Int8Scratch::new);
+
+    /** Grows to the largest (n, K) seen on its thread; a model's projections reuse it. */
+    private static final class Int8Scratch {
+        byte[] q = new byte[0];
+        float[] scale = new float[0];
+
+        Int8Scratch ensure(int n, int k) {
+            if (q.length < (long) n * k) q = new byte[Math.multiplyExact(n, k)];
+            if (scale.length < n) scale = new float[n];
+            return this;
+        }
+    }
+
     public void rmsNorm(float[] x, int xOff, int xStride, int rows, float[] weight, float eps,
                         float[] out, int outOff, int outStride) {
         get(Op.RMS_NORM, DType.F32).rmsNorm(x, xOff, xStride, rows, weight, eps, out, outOff, outStride);

@@ -1,14 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.model;
 
+import dev.dpserve.api.tensor.DType;
 import dev.dpserve.api.tensor.Tensor;
 
-/** A projection {@code y = x·Wᵀ + b}, run by the kernel backend the step's {@link Kernels} chose for W's dtype. */
-public record Linear(Tensor weight, float[] bias) { // weight (out, in), bias (out,) or null
+/**
+ * A projection {@code y = x·Wᵀ + b}, run by the kernel backend the step's {@link Kernels} chose for
+ * W's dtype. An I8 weight carries one scale per output channel ({@code W ≈ q·scale[row]}); its
+ * activations are quantized per token at run time (dynamic W8A8).
+ */
+public record Linear(Tensor weight, float[] bias, float[] weightScale) { // weight (out, in), bias (out,) or null
+
+    public Linear {
+        if ((weight.dtype() == DType.I8) != (weightScale != null)) {
+            throw new IllegalArgumentException(weight + ": an I8 weight needs per-channel scales, other dtypes none");
+        }
+        if (weightScale != null && weightScale.length != weight.dim(0)) {
+            throw new IllegalArgumentException(weight + ": " + weightScale.length + " scales for " + weight.dim(0) + " rows");
+        }
+    }
+
+    /** A float projection. */
+    public Linear(Tensor weight, float[] bias) {
+        this(weight, bias, null);
+    }
 
     /** y (n, out) = x (n, in) · Wᵀ + b. */
     public void apply(Kernels kernels, float[] x, int n, float[] y) {
-        kernels.matmul(x, 0, n, weight, y, 0);
+        if (weightScale != null) {
+            kernels.matmulDynamicInt8(x, n, weight, weightScale, y);
+        } else {
+            kernels.matmul(x, 0, n, weight, y, 0);
+        }
         if (bias != null) {
             int out = bias.length;
             for (int t = 0; t < n; t++) {

@@ -125,6 +125,7 @@ public final class DeepseekV3Model implements CausalLm {
         DeepseekV3Config config = DeepseekV3Config.from(source.config());
         rejectFp8(source.config().get("quantization_config"));
         DType requested = WeightLoader.requestedDtype(source.dtype());
+        boolean quantize = WeightLoader.quantizeWeights(source.quantization());
         SafetensorsCheckpoint checkpoint;
         try {
             checkpoint = SafetensorsCheckpoint.open(source.dir());
@@ -133,7 +134,7 @@ public final class DeepseekV3Model implements CausalLm {
             throw e;
         }
         try {
-            return new DeepseekV3Model(config, checkpoint, requested, kernels);
+            return new DeepseekV3Model(config, checkpoint, requested, quantize, kernels);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
@@ -152,7 +153,8 @@ public final class DeepseekV3Model implements CausalLm {
                 + "(--input-fp8-hf-path IN --output-bf16-hf-path OUT) and remove quantization_config from config.json";
     }
 
-    private DeepseekV3Model(DeepseekV3Config c, SafetensorsCheckpoint ckpt, DType requested, KernelRegistry kernels) {
+    private DeepseekV3Model(DeepseekV3Config c, SafetensorsCheckpoint ckpt, DType requested, boolean quantize,
+                       KernelRegistry kernels) {
         this.config = c;
         this.checkpoint = ckpt;
         this.kernels = kernels;
@@ -161,7 +163,7 @@ public final class DeepseekV3Model implements CausalLm {
             for (String name : ckpt.tensors().keySet()) {
                 if (name.endsWith("weight_scale_inv")) throw new IllegalArgumentException(fp8Message("tensor " + name));
             }
-            WeightLoader w = new WeightLoader(ckpt, requested, convertedWeights);
+            WeightLoader w = new WeightLoader(ckpt, requested, quantize, convertedWeights);
             int h = c.hiddenSize();
             this.embedTokens = w.matrix("model.embed_tokens.weight", c.vocabSize(), h);
             this.layers = new Layer[c.numLayers()];
@@ -174,7 +176,7 @@ public final class DeepseekV3Model implements CausalLm {
             }
             float[] finalNorm = w.vector("model.norm.weight", h);
             this.lmHead = new LmHead(finalNorm, c.rmsNormEps(), c.tieWordEmbeddings()
-                    ? w.linear(embedTokens) : w.linear("lm_head", c.vocabSize(), h, false));
+                    ? w.linear(embedTokens) : w.linearFloat("lm_head", c.vocabSize(), h, false));
             this.needs = w.needs(Op.RMS_NORM, Op.ROPE, Op.SILU_MUL, Op.ATTENTION, Op.TOP_K);
             logSkippedNextnLayers();
             this.invFreq = inverseFrequencies(c);
@@ -184,7 +186,7 @@ public final class DeepseekV3Model implements CausalLm {
             this.softmaxScale = (float) c.softmaxScale();
             this.kv = new PagedKvStore(kvCacheLayout());
             this.info = new ModelInfo(c.modelType(), c.architecture(), c.vocabSize(), c.maxPositionEmbeddings(), h,
-                    c.numLayers(), w.parameterCount(), w.weightBytes(), embedTokens.dtype().name(),
+                    c.numLayers(), w.parameterCount(), w.weightBytes(), quantize ? "I8" : embedTokens.dtype().name(),
                     kvCacheLayout().bytesPerToken());
         } catch (RuntimeException e) {
             convertedWeights.close();
@@ -210,7 +212,7 @@ public final class DeepseekV3Model implements CausalLm {
         } else {
             qB = w.linear(p + "q_proj", heads * c.qHeadDim(), h, false);
         }
-        Linear kvB = w.linear(p + "kv_b_proj", heads * (nope + v), kvLora, false);
+        Linear kvB = w.linearFloat(p + "kv_b_proj", heads * (nope + v), kvLora, false);
         Tensor kvBW = kvB.weight();
         long bytes = kvBW.dtype().byteSize();
         Linear[] ukT = new Linear[heads];

@@ -76,22 +76,24 @@ public final class LlamaModel implements CausalLm {
     public static LlamaModel load(ModelSource source, KernelRegistry kernels) throws IOException {
         LlamaConfig config = LlamaConfig.from(source.config());
         DType requested = WeightLoader.requestedDtype(source.dtype());
+        boolean quantize = WeightLoader.quantizeWeights(source.quantization());
         SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(source.dir());
         try {
-            return new LlamaModel(config, checkpoint, requested, kernels);
+            return new LlamaModel(config, checkpoint, requested, quantize, kernels);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
         }
     }
 
-    private LlamaModel(LlamaConfig c, SafetensorsCheckpoint ckpt, DType requested, KernelRegistry kernels) {
+    private LlamaModel(LlamaConfig c, SafetensorsCheckpoint ckpt, DType requested, boolean quantize,
+                       KernelRegistry kernels) {
         this.config = c;
         this.checkpoint = ckpt;
         this.kernels = kernels;
         this.convertedWeights = Arena.ofShared();
         try {
-            WeightLoader w = new WeightLoader(ckpt, requested, convertedWeights);
+            WeightLoader w = new WeightLoader(ckpt, requested, quantize, convertedWeights);
             int h = c.hiddenSize();
             this.embedTokens = w.matrix("model.embed_tokens.weight", c.vocabSize(), h);
             this.layers = new Layer[c.numLayers()];
@@ -108,12 +110,12 @@ public final class LlamaModel implements CausalLm {
             }
             float[] finalNorm = w.vector("model.norm.weight", h);
             this.lmHead = new LmHead(finalNorm, c.rmsNormEps(), c.tieWordEmbeddings()
-                    ? w.linear(embedTokens) : w.linear("lm_head", c.vocabSize(), h, false));
+                    ? w.linear(embedTokens) : w.linearFloat("lm_head", c.vocabSize(), h, false));
             this.needs = w.needs(Op.RMS_NORM, Op.ROPE, Op.SILU_MUL, Op.ATTENTION);
             this.invFreq = inverseFrequencies(c);
             this.kv = new PagedKvStore(kvCacheLayout());
             this.info = new ModelInfo(c.modelType(), c.architecture(), c.vocabSize(), c.maxPositionEmbeddings(), h,
-                    c.numLayers(), w.parameterCount(), w.weightBytes(), embedTokens.dtype().name(), kvCacheLayout().bytesPerToken());
+                    c.numLayers(), w.parameterCount(), w.weightBytes(), quantize ? "I8" : embedTokens.dtype().name(), kvCacheLayout().bytesPerToken());
         } catch (RuntimeException e) {
             convertedWeights.close();
             throw e;
