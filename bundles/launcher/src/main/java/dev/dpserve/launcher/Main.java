@@ -126,10 +126,37 @@ public final class Main {
             runtime.stop();
             return 1;
         }
+        awaitEndpoints(o, runtime, err);
         err.println("dpserve: serving " + engine.get("served.model.name") + " on http://" + o.host + ":" + o.port
                 + (console ? " (Gogo shell on this terminal: try dpserve:status)" : ""));
         runtime.framework().waitForStop(0);
         return 0;
+    }
+
+    /**
+     * Waits until the REST endpoints answer (the JAX-RS whiteboard registers them shortly after the
+     * engine service appears), so that "serving" is only printed once a client can be served. Gives
+     * up after 120 s with a warning.
+     */
+    private static void awaitEndpoints(ServeOptions o, FelixRuntime runtime, PrintStream err) throws InterruptedException {
+        String host = o.host == null || o.host.isBlank() || o.host.equals("0.0.0.0") || o.host.equals("::") ? "127.0.0.1" : o.host;
+        java.net.URI uri = java.net.URI.create("http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + o.port + "/v1/models");
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        while (running(runtime) && System.nanoTime() < deadline) {
+            try {
+                java.net.HttpURLConnection c = (java.net.HttpURLConnection) uri.toURL().openConnection();
+                c.setConnectTimeout(1000);
+                c.setReadTimeout(5000);
+                int code = c.getResponseCode();
+                c.getInputStream().close();
+                c.disconnect();
+                if (code == 200) return;
+            } catch (java.io.IOException e) {
+                // not up yet (404 throws here too)
+            }
+            Thread.sleep(100);
+        }
+        if (running(runtime)) err.println("dpserve: warning: " + uri + " did not answer 200 within 120 s");
     }
 
     private static Map<String, Object> engineConfig(ServeOptions o, Path modelDir, String modelType) {
@@ -254,6 +281,7 @@ public final class Main {
                 return 1;
             }
         }
+        awaitEndpoints(o, runtime, err);
         err.println("dpserve: serving " + engine.get("served.model.name") + " on http://" + o.host + ":" + o.port
                 + " with " + n + " data-parallel engines (local pids "
                 + engines.children().stream().map(c -> Long.toString(c.pid())).collect(Collectors.joining(", "))
