@@ -25,6 +25,10 @@ final class VectorAttention {
     }
 
     static void attention(ExecutorService pool, int threads, PagedAttention a) {
+        if (a.numTokens() >= VectorTiledAttention.MIN_TOKENS) {
+            VectorTiledAttention.attention(pool, threads, a);
+            return;
+        }
         int heads = a.numHeads();
         int tasks = a.numTokens() * heads;
         long work = (long) a.numTokens() * a.contextLength() * heads * (a.kDim() + a.vDim());

@@ -368,10 +368,12 @@ public final class KernelConformance {
                 new Layout("GQA-1kv", 5, 1, 7, 7, false),
                 new Layout("MLA", 4, 1, 20, 16, true),
                 new Layout("MLA-wide", 8, 1, 72, 64, true));
-        int[][] spans = {{0, 1}, {0, 5}, {6, 1}, {4, 3}, {9, 4}, {13, 1}, {3, 9}};
+        // {start, new tokens}: decode steps, short chunks, and chunks of 8+ tokens (the vector backend's
+        // tiled path: partial tiles, tiles past a lane count, start inside a block)
+        int[][] spans = {{0, 1}, {0, 5}, {6, 1}, {4, 3}, {9, 4}, {13, 1}, {3, 9}, {5, 20}, {2, 37}};
         for (Layout l : layouts) {
             for (int[] span : spans) {
-                for (int window : new int[] {0, 3}) {
+                for (int window : new int[] {0, 3, 11}) {
                     attentionCase(rnd, l, 4, span[0], span[1], window);
                 }
             }
