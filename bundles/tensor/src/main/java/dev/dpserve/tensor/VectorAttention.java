@@ -2,7 +2,6 @@
 package dev.dpserve.tensor;
 
 import dev.dpserve.api.tensor.PagedAttention;
-import java.util.Arrays;
 import java.util.concurrent.ExecutorService;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -61,26 +60,81 @@ final class VectorAttention {
         float[][] blocks = a.blocks();
         int[] table = a.blockTable();
         int bs = a.blockSize();
-        for (int p = from; p <= pos; p++) {
+        int p = from;
+        float scale = a.scale();
+        for (; p + 3 <= pos; p += 4) {
+            dot4(q, q0, blocks[table[p / bs]], JavaKernelBackend.slot(a, p) + kHead,
+                    blocks[table[(p + 1) / bs]], JavaKernelBackend.slot(a, p + 1) + kHead,
+                    blocks[table[(p + 2) / bs]], JavaKernelBackend.slot(a, p + 2) + kHead,
+                    blocks[table[(p + 3) / bs]], JavaKernelBackend.slot(a, p + 3) + kHead, kDim, scores, p, scale);
+        }
+        for (; p <= pos; p++) {
             float[] block = blocks[table[p / bs]];
-            scores[p] = dot(q, q0, block, JavaKernelBackend.slot(a, p) + kHead, kDim) * a.scale();
+            scores[p] = dot(q, q0, block, JavaKernelBackend.slot(a, p) + kHead, kDim) * scale;
         }
         VectorOps.softmaxRow(scores, from, pos + 1 - from);
         float[] out = a.out();
         int o0 = a.outOff() + t * a.outTokenStride() + h * a.outHeadStride();
-        Arrays.fill(out, o0, o0 + vDim, 0f);
-        int bound = FS.loopBound(vDim);
-        for (int p = from; p <= pos; p++) {
-            float w = scores[p];
-            FloatVector wv = FloatVector.broadcast(FS, w);
-            float[] block = blocks[table[p / bs]];
-            int v0 = JavaKernelBackend.slot(a, p) + vHead;
-            int d = 0;
-            for (; d < bound; d += LANES) {
-                FloatVector.fromArray(FS, block, v0 + d).fma(wv, FloatVector.fromArray(FS, out, o0 + d)).intoArray(out, o0 + d);
+        // Σ p·v with the output in registers, four vectors of it per pass over the positions
+        int d = 0;
+        for (; d + 4 * LANES <= vDim; d += 4 * LANES) {
+            FloatVector c0 = FloatVector.zero(FS), c1 = c0, c2 = c0, c3 = c0;
+            for (p = from; p <= pos; p++) {
+                float[] block = blocks[table[p / bs]];
+                int v0 = JavaKernelBackend.slot(a, p) + vHead + d;
+                FloatVector wv = FloatVector.broadcast(FS, scores[p]);
+                c0 = FloatVector.fromArray(FS, block, v0).fma(wv, c0);
+                c1 = FloatVector.fromArray(FS, block, v0 + LANES).fma(wv, c1);
+                c2 = FloatVector.fromArray(FS, block, v0 + 2 * LANES).fma(wv, c2);
+                c3 = FloatVector.fromArray(FS, block, v0 + 3 * LANES).fma(wv, c3);
             }
-            for (; d < vDim; d++) out[o0 + d] += w * block[v0 + d];
+            c0.intoArray(out, o0 + d);
+            c1.intoArray(out, o0 + d + LANES);
+            c2.intoArray(out, o0 + d + 2 * LANES);
+            c3.intoArray(out, o0 + d + 3 * LANES);
         }
+        for (; d + LANES <= vDim; d += LANES) {
+            FloatVector c0 = FloatVector.zero(FS);
+            for (p = from; p <= pos; p++) {
+                c0 = FloatVector.fromArray(FS, blocks[table[p / bs]], JavaKernelBackend.slot(a, p) + vHead + d)
+                        .fma(FloatVector.broadcast(FS, scores[p]), c0);
+            }
+            c0.intoArray(out, o0 + d);
+        }
+        for (; d < vDim; d++) {
+            float c = 0;
+            for (p = from; p <= pos; p++) c += scores[p] * blocks[table[p / bs]][JavaKernelBackend.slot(a, p) + vHead + d];
+            out[o0 + d] = c;
+        }
+    }
+
+    /** scores[p..p+3] = scale · q·k of four cached positions, one pass over q. */
+    private static void dot4(float[] x, int xo, float[] y0, int o0, float[] y1, int o1, float[] y2, int o2, float[] y3, int o3,
+                             int n, float[] scores, int p, float scale) {
+        FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+        int d = 0;
+        for (int bound = FS.loopBound(n); d < bound; d += LANES) {
+            FloatVector xv = FloatVector.fromArray(FS, x, xo + d);
+            a0 = xv.fma(FloatVector.fromArray(FS, y0, o0 + d), a0);
+            a1 = xv.fma(FloatVector.fromArray(FS, y1, o1 + d), a1);
+            a2 = xv.fma(FloatVector.fromArray(FS, y2, o2 + d), a2);
+            a3 = xv.fma(FloatVector.fromArray(FS, y3, o3 + d), a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; d < n; d++) {
+            float xd = x[xo + d];
+            s0 += xd * y0[o0 + d];
+            s1 += xd * y1[o1 + d];
+            s2 += xd * y2[o2 + d];
+            s3 += xd * y3[o3 + d];
+        }
+        scores[p] = s0 * scale;
+        scores[p + 1] = s1 * scale;
+        scores[p + 2] = s2 * scale;
+        scores[p + 3] = s3 * scale;
     }
 
     private static float dot(float[] x, int xo, float[] y, int yo, int n) {
