@@ -61,24 +61,35 @@ public final class Kernels {
 
     /**
      * Dynamic W8A8: quantizes the n rows of x (n, K) per token to int8, then the int8 GEMM against
-     * the I8 weight (M, K) with its per-channel scales: {@code out ≈ x·Wᵀ}. The int8 rows and their
-     * scales live in a per-thread scratch buffer.
+     * the I8 weight (M, K) with its per-channel scales: {@code out ≈ x·Wᵀ}.
      */
     public void matmulDynamicInt8(float[] x, int n, Tensor w, float[] weightScale, float[] out) {
-        int k = w.dim(1);
-        Int8Scratch s = SCRATCH.get().ensure(n, k);
-        get(Op.QUANTIZE_ROWS, DType.F32).quantizeRows(x, 0, n, k, s.q, 0, s.scale, 0);
-        get(Op.MATMUL_INT8, DType.I8).matmulInt8(s.q, 0, n, s.scale, w, null, weightScale, out, 0);
+        matmulInt8(quantizeRows(x, n, w.dim(1)), n, w, weightScale, out);
     }
 
-    private static final ThreadLocal<Int8Scratch> SCRATCH = ThreadLocal.withInitial(Int8Scratch::new);
+    /**
+     * x (n, k) quantized per row into this thread's scratch (valid until the next call on the
+     * thread), for several int8 GEMMs over the same input.
+     */
+    public Int8Rows quantizeRows(float[] x, int n, int k) {
+        Int8Rows s = SCRATCH.get().ensure(n, k);
+        get(Op.QUANTIZE_ROWS, DType.F32).quantizeRows(x, 0, n, k, s.q, 0, s.scale, 0);
+        return s;
+    }
 
-    /** Grows to the largest (n, K) seen on its thread; a model's projections reuse it. */
-    private static final class Int8Scratch {
-        byte[] q = new byte[0];
-        float[] scale = new float[0];
+    /** The int8 GEMM of rows {@link #quantizeRows} produced against an I8 weight with per-channel scales. */
+    public void matmulInt8(Int8Rows xq, int n, Tensor w, float[] weightScale, float[] out) {
+        get(Op.MATMUL_INT8, DType.I8).matmulInt8(xq.q, 0, n, xq.scale, w, null, weightScale, out, 0);
+    }
 
-        Int8Scratch ensure(int n, int k) {
+    private static final ThreadLocal<Int8Rows> SCRATCH = ThreadLocal.withInitial(Int8Rows::new);
+
+    /** Int8 rows with their scales; grows to the largest (n, K) seen on its thread, which all projections reuse. */
+    public static final class Int8Rows {
+        private byte[] q = new byte[0];
+        private float[] scale = new float[0];
+
+        private Int8Rows ensure(int n, int k) {
             if (q.length < (long) n * k) q = new byte[Math.multiplyExact(n, k)];
             if (scale.length < n) scale = new float[n];
             return this;

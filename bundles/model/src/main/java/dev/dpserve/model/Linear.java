@@ -32,6 +32,34 @@ public record Linear(Tensor weight, float[] bias, float[] weightScale) { // weig
         } else {
             kernels.matmul(x, 0, n, weight, y, 0);
         }
+        addBias(n, y);
+    }
+
+    /**
+     * {@code ya = a(x)}, {@code yb = b(x)} and, unless c is null, {@code yc = c(x)}: projections of one
+     * input. When all are int8 the input is quantized once for them.
+     */
+    public static void applyAll(Kernels kernels, float[] x, int n, Linear a, float[] ya, Linear b, float[] yb, Linear c, float[] yc) {
+        boolean shared = a.weightScale != null && b.weightScale != null && (c == null || c.weightScale != null)
+                && a.weight.dim(1) == b.weight.dim(1) && (c == null || c.weight.dim(1) == a.weight.dim(1));
+        if (!shared) {
+            a.apply(kernels, x, n, ya);
+            b.apply(kernels, x, n, yb);
+            if (c != null) c.apply(kernels, x, n, yc);
+            return;
+        }
+        Kernels.Int8Rows xq = kernels.quantizeRows(x, n, a.weight.dim(1));
+        a.applyQuantized(kernels, xq, n, ya);
+        b.applyQuantized(kernels, xq, n, yb);
+        if (c != null) c.applyQuantized(kernels, xq, n, yc);
+    }
+
+    private void applyQuantized(Kernels kernels, Kernels.Int8Rows xq, int n, float[] y) {
+        kernels.matmulInt8(xq, n, weight, weightScale, y);
+        addBias(n, y);
+    }
+
+    private void addBias(int n, float[] y) {
         if (bias != null) {
             int out = bias.length;
             for (int t = 0; t < n; t++) {

@@ -15,8 +15,7 @@ public record SwiGlu(Linear gate,   // (inter, hidden)
      * {@code upBuf} hold at least (n, intermediate) and are overwritten.
      */
     public void apply(Kernels kernels, float[] x, int n, float[] gateBuf, float[] upBuf, float[] out) {
-        gate.apply(kernels, x, n, gateBuf);
-        up.apply(kernels, x, n, upBuf);
+        Linear.applyAll(kernels, x, n, gate, gateBuf, up, upBuf, null, null);
         kernels.siluMul(gateBuf, 0, upBuf, 0, n * intermediate());
         down.apply(kernels, gateBuf, n, out);
     }

@@ -433,13 +433,12 @@ public final class DeepseekV3Model implements CausalLm {
         int cd = c.cacheDim();
         float eps = (float) c.rmsNormEps();
         if (a.qA() != null) {
-            a.qA().apply(ops, s.xb, total, s.qLatent);
+            Linear.applyAll(ops, s.xb, total, a.qA(), s.qLatent, a.kvA(), s.kvA, null, null);
             ops.rmsNorm(s.qLatent, a.qANorm(), eps, s.qLatent, total);
             a.qB().apply(ops, s.qLatent, total, s.q);
         } else {
-            a.qB().apply(ops, s.xb, total, s.q);
+            Linear.applyAll(ops, s.xb, total, a.qB(), s.q, a.kvA(), s.kvA, null, null);
         }
-        a.kvA().apply(ops, s.xb, total, s.kvA);
         ops.rmsNorm(s.kvA, 0, cd, total, a.kvANorm(), eps, s.kvA, 0, cd);
         // interleaved (GPT-J) RoPE: pairs (2i, 2i+1) turn by angle i. Hugging Face's checkpoint code
         // de-interleaves q and k before a rotate_half RoPE, which permutes both alike and leaves

@@ -186,9 +186,7 @@ public final class LlamaModel implements CausalLm {
         for (int l = 0; l < layers.length; l++) {
             Layer layer = layers[l];
             k.rmsNorm(s.x, layer.attnNorm(), eps, s.xb, total);
-            layer.q().apply(k, s.xb, total, s.q);
-            layer.k().apply(k, s.xb, total, s.k);
-            layer.v().apply(k, s.xb, total, s.v);
+            Linear.applyAll(k, s.xb, total, layer.q(), s.q, layer.k(), s.k, layer.v(), s.v);
             // HF's rotate_half layout: dimension i pairs with i + headDim/2
             k.rope(s.q, 0, total, config.qDim(), config.numHeads(), headDim, headDim, s.cos, s.sin, false);
             k.rope(s.k, 0, total, config.kvDim(), config.numKvHeads(), headDim, headDim, s.cos, s.sin, false);
