@@ -727,6 +727,40 @@ static void silu_mul(float *gate, const float *up, int n) {
     }
 }
 
+/*
+ * AVX2 e^x for |x| <= 88 (the caller clamps): x = n·ln2 + r with |r| <= ln2/2, e^r by a degree-6
+ * polynomial (Cephes' expf coefficients, about 1 ulp), then 2^n put into the exponent field.
+ */
+AVX2_INLINE __m256 exp256(__m256 x) {
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e)); /* n = -127 gives 0: e^x is then below F32's normal range */
+}
+
+/* AVX2 silu(g)·u = g / (1 + e^-g) · u, 8 at a time; |g| > 88 is clamped inside the exponential only */
+static AVX2 void silu_mul_avx2(float *gate, const float *up, int n) {
+    const __m256 one = _mm256_set1_ps(1.f), lim = _mm256_set1_ps(88.f), nlim = _mm256_set1_ps(-88.f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 e = exp256(_mm256_max_ps(nlim, _mm256_min_ps(lim, _mm256_sub_ps(_mm256_setzero_ps(), g))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.f + expf(-g)) * up[i];
+    }
+}
+
 static void rope(float *x, int rows, int rowStride, int heads, int headStride, int rotaryDim, const float *cosv,
                  const float *sinv, int interleaved) {
     int half = rotaryDim / 2;
@@ -932,7 +966,10 @@ JNIEXPORT void JNIFN(siluMul)(JNIEnv *env, jclass cls, jfloatArray ga, jint gOff
     int same = (*env)->IsSameObject(env, ga, ua);
     float *g = (*env)->GetPrimitiveArrayCritical(env, ga, NULL);
     float *u = same ? g : (*env)->GetPrimitiveArrayCritical(env, ua, NULL);
-    if (g && u) silu_mul(g + gOff, u + uOff, n);
+    if (g && u) {
+        if (level >= LEVEL_AVX2) silu_mul_avx2(g + gOff, u + uOff, n);
+        else silu_mul(g + gOff, u + uOff, n);
+    }
     if (u && !same) (*env)->ReleasePrimitiveArrayCritical(env, ua, u, JNI_ABORT);
     if (g) (*env)->ReleasePrimitiveArrayCritical(env, ga, g, 0);
 }
