@@ -6,6 +6,8 @@ import dev.dpserve.api.tokenizer.ChatTemplateRenderer;
 import jakarta.ws.rs.HeaderParam;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
+import jakarta.ws.rs.container.AsyncResponse;
+import jakarta.ws.rs.container.Suspended;
 import jakarta.ws.rs.core.Response;
 import java.util.List;
 import org.osgi.service.component.annotations.Component;
@@ -45,9 +47,15 @@ public class ChatCompletionsResource {
         this.renderer = renderer;
     }
 
+    /** Suspends the request first: a stream then answers it from its own thread (see {@link CompletionStream#start}). */
     @POST
-    public Response create(String body, @HeaderParam("Content-Type") String contentType,
-                           @HeaderParam("X-Request-Id") String requestIdHeader) {
+    public void create(String body, @HeaderParam("Content-Type") String contentType,
+                       @HeaderParam("X-Request-Id") String requestIdHeader, @Suspended AsyncResponse response) {
+        CompletionCalls.answer(response, create(body, contentType, requestIdHeader));
+    }
+
+    /** The answer; a stream is the not yet started entity of a 200 response (tests run it directly). */
+    Response create(String body, String contentType, String requestIdHeader) {
         return CompletionCalls.run(() -> {
             Json.requireJsonContentType(contentType);
             ChatRequest request = ChatRequestParser.parse(body);
@@ -57,11 +65,6 @@ public class ChatCompletionsResource {
             CompletionJob job = CompletionJob.prepare(id, request.completion().withPrompts(List.of(Prompt.ofText(prompt))),
                     engine, CompletionJob.LengthRule.CHAT);
             return new CompletionCalls.Prepared(job, new ChatCompletionJson(request.responseRole(), request.echoText()));
-        }, this::startStream, metrics);
-    }
-
-    /** Tests stream synchronously instead of through Jersey. */
-    Response startStream(CompletionStream stream) {
-        return stream.start();
+        }, metrics);
     }
 }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.dpserve.rest;
 
+import jakarta.ws.rs.container.AsyncResponse;
 import jakarta.ws.rs.core.Response;
 import java.lang.System.Logger.Level;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -31,21 +31,21 @@ final class CompletionCalls {
     private CompletionCalls() {
     }
 
-    static Response run(Supplier<Prepared> prepare, Function<CompletionStream, Response> startStream) {
-        return run(prepare, startStream, null);
-    }
-
-    static Response run(Supplier<Prepared> prepare, Function<CompletionStream, Response> startStream, ServingMetrics metrics) {
+    /**
+     * Runs a call up to its answer. A stream (a streaming call, or a long non-streaming one) is
+     * not started yet: it is the entity of a 200 response, for {@link #answer} to start.
+     */
+    static Response run(Supplier<Prepared> prepare, ServingMetrics metrics) {
         CompletionJob job = null;
         try {
             Prepared prepared = prepare.get();
             job = prepared.job();
             job.submit(metrics);
-            if (job.request.stream()) return startStream.apply(new CompletionStream(job, prepared.format()));
+            if (job.request.stream()) return streaming(new CompletionStream(job, prepared.format()));
             long heartbeatAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(heartbeatAfterMillis);
             while (!job.done()) {
                 long left = TimeUnit.NANOSECONDS.toMillis(heartbeatAt - System.nanoTime());
-                if (left <= 0) return startStream.apply(new CompletionStream(job, prepared.format()).asJsonWithHeartbeat());
+                if (left <= 0) return streaming(new CompletionStream(job, prepared.format()).asJsonWithHeartbeat());
                 if (!job.awaitOutput(left)) continue;
                 CompletionJob.Update u = job.next();
                 if (u != null && u.error() != null) {
@@ -64,6 +64,19 @@ final class CompletionCalls {
             if (error.status() == 500) LOG.log(Level.ERROR, "completion failed", e);
             return error.toResponse();
         }
+    }
+
+    private static Response streaming(CompletionStream stream) {
+        return Response.ok(stream, stream.contentType()).build();
+    }
+
+    /**
+     * Answers a suspended JAX-RS request with the result of {@link #run}: a stream starts
+     * streaming into it (see {@link CompletionStream#start}), any other response is sent at once.
+     */
+    static void answer(AsyncResponse response, Response result) {
+        if (result.getEntity() instanceof CompletionStream stream) stream.start(response);
+        else response.resume(result);
     }
 
     /** {@code prefix} + the X-Request-Id header, else the body's request_id, else 32 random hex digits. */

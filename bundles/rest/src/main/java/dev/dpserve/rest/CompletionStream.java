@@ -2,6 +2,7 @@
 package dev.dpserve.rest;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import jakarta.ws.rs.container.AsyncResponse;
 import jakarta.ws.rs.core.Response;
 import java.io.IOException;
 import java.util.concurrent.TimeUnit;
@@ -35,16 +36,41 @@ final class CompletionStream {
         return new CompletionStream(job, format, true);
     }
 
+    /** The media type of the answer: SSE, or JSON for a heartbeat-led non-streaming body. */
+    String contentType() {
+        return jsonHeartbeat ? Json.CONTENT_TYPE : SseWriter.CONTENT_TYPE;
+    }
+
     /**
-     * Streams on a virtual thread into a Jersey {@link ChunkedOutput}, which Jersey never buffers
-     * and flushes chunk by chunk (a StreamingOutput's flush is a no-op until 8 KiB are written).
-     * Returns at once.
+     * Answers a suspended JAX-RS request with this stream and returns at once. Everything that
+     * touches the response happens on one virtual thread, in order: resume with a Jersey
+     * {@link ChunkedOutput} (Jersey commits the headers and attaches the output before
+     * {@code resume} returns), write the chunks (each flushed at once; a StreamingOutput's flush
+     * is a no-op until 8 KiB are written), close.
+     *
+     * <p>The request must have been suspended ({@code @Suspended AsyncResponse}) before this is
+     * called. Returning a ChunkedOutput from the resource method instead lets Jersey's request
+     * thread suspend the servlet request after the output is attached, while this thread may
+     * already close it: Jersey's servlet async delegate checks "not completed yet", starts the
+     * async context, and only then stores it, so a completion in between finds nothing to
+     * complete and the response never ends (the client waits forever for the last chunk).
      */
-    Response start() {
-        ChunkedOutput<String> out = new ChunkedOutput<>(String.class);
+    void start(AsyncResponse response) {
         Thread.ofVirtual().name("completion-stream").start(() -> {
+            ChunkedOutput<String> out = new ChunkedOutput<>(String.class);
+            boolean resumed;
             try {
-                awaitAttached(out);
+                resumed = response.resume(Response.ok(out, contentType()).build());
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "could not start stream " + job.id, e);
+                resumed = false;
+            }
+            if (!resumed) {
+                // cancelled or already answered: nobody will read this stream
+                job.abortUnfinished();
+                return;
+            }
+            try {
                 if (jsonHeartbeat) runJson(out::write);
                 else run(new SseWriter(out::write));
             } finally {
@@ -55,48 +81,6 @@ final class CompletionStream {
                 }
             }
         });
-        return Response.ok(out, jsonHeartbeat ? Json.CONTENT_TYPE : SseWriter.CONTENT_TYPE).build();
-    }
-
-    private static final java.lang.reflect.Field RESPONSE_CONTEXT = chunkedOutputField("responseContext");
-    private static final java.lang.reflect.Field TOUCHING_ENTITY_STREAM = chunkedOutputField("touchingEntityStream");
-    private static final java.lang.reflect.Field FLUSHING = chunkedOutputField("flushing");
-    private static final java.lang.reflect.Field RESUMED = chunkedOutputField("resumed");
-    private static final long ATTACH_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
-
-    private static java.lang.reflect.Field chunkedOutputField(String name) {
-        try {
-            java.lang.reflect.Field f = ChunkedOutput.class.getDeclaredField(name);
-            f.setAccessible(true);
-            return f;
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            LOG.log(Level.WARNING, "ChunkedOutput." + name + " not found (Jersey changed?); streams start without waiting for it: " + e);
-            return null;
-        }
-    }
-
-    /**
-     * Waits until Jersey has attached the output to the response and finished its first flush.
-     * Written and closed before that, a ChunkedOutput may never end its response (jersey #2964:
-     * mostly the first streams after a start, while Jersey's classes still load; the client then
-     * waits forever). Writing only after the attach leaves our thread the only one that flushes.
-     * Bounded: after 10 s the stream goes ahead as before.
-     */
-    private static void awaitAttached(ChunkedOutput<String> out) {
-        if (RESPONSE_CONTEXT == null || TOUCHING_ENTITY_STREAM == null || FLUSHING == null || RESUMED == null) return;
-        long deadline = System.nanoTime() + ATTACH_TIMEOUT_NANOS;
-        try {
-            // attached, Jersey's first flush begun (resumed) and over, and still so a moment later
-            int quiet = 0;
-            while (quiet < 2 && System.nanoTime() < deadline) {
-                boolean settled = RESPONSE_CONTEXT.get(out) != null && ((java.util.concurrent.atomic.AtomicBoolean) RESUMED.get(out)).get()
-                        && !(boolean) FLUSHING.get(out) && !(boolean) TOUCHING_ENTITY_STREAM.get(out);
-                quiet = settled ? quiet + 1 : 0;
-                java.util.concurrent.locks.LockSupport.parkNanos(500_000);
-            }
-        } catch (IllegalAccessException | RuntimeException e) {
-            // not readable after all: go ahead
-        }
     }
 
     /** Writes one piece of the response; IOException when the client is gone. */

@@ -5,6 +5,8 @@ import dev.dpserve.api.engine.InferenceEngine;
 import jakarta.ws.rs.HeaderParam;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
+import jakarta.ws.rs.container.AsyncResponse;
+import jakarta.ws.rs.container.Suspended;
 import jakarta.ws.rs.core.Response;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Reference;
@@ -43,20 +45,21 @@ public class CompletionsResource {
         this.metrics = metrics;
     }
 
+    /** Suspends the request first: a stream then answers it from its own thread (see {@link CompletionStream#start}). */
     @POST
-    public Response create(String body, @HeaderParam("Content-Type") String contentType,
-                           @HeaderParam("X-Request-Id") String requestIdHeader) {
+    public void create(String body, @HeaderParam("Content-Type") String contentType,
+                       @HeaderParam("X-Request-Id") String requestIdHeader, @Suspended AsyncResponse response) {
+        CompletionCalls.answer(response, create(body, contentType, requestIdHeader));
+    }
+
+    /** The answer; a stream is the not yet started entity of a 200 response (tests run it directly). */
+    Response create(String body, String contentType, String requestIdHeader) {
         return CompletionCalls.run(() -> {
             Json.requireJsonContentType(contentType);
             CompletionRequest request = CompletionRequestParser.parse(body);
             ModelNames.require(request.model(), engine.model());
             String id = CompletionCalls.responseId("cmpl-", requestIdHeader, request.requestId());
             return new CompletionCalls.Prepared(CompletionJob.prepare(id, request, engine), CompletionJson.INSTANCE);
-        }, this::startStream, metrics);
-    }
-
-    /** Tests stream synchronously instead of through Jersey. */
-    Response startStream(CompletionStream stream) {
-        return stream.start();
+        }, metrics);
     }
 }

@@ -29,12 +29,7 @@ class ChatCompletionsResourceTest {
 
     private final ScriptedEngine engine = new ScriptedEngine();
     private final ScriptedRenderer renderer = new ScriptedRenderer();
-    private final ChatCompletionsResource resource = new ChatCompletionsResource(engine, renderer) {
-        @Override
-        Response startStream(CompletionStream stream) {
-            return Response.ok(stream, SseWriter.CONTENT_TYPE).build();
-        }
-    };
+    private final ChatCompletionsResource resource = new ChatCompletionsResource(engine, renderer);
 
     @BeforeEach
     void template() { engine.tokenizer.chatTemplate = ScriptedRenderer.TEMPLATE; }

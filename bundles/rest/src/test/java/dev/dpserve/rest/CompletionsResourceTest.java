@@ -24,13 +24,8 @@ import org.junit.jupiter.api.Test;
 
 class CompletionsResourceTest {
     private final ScriptedEngine engine = new ScriptedEngine();
-    /** Streams synchronously into the test instead of through Jersey's ChunkedOutput (see HttpWireTest). */
-    private final CompletionsResource resource = new CompletionsResource(engine) {
-        @Override
-        Response startStream(CompletionStream stream) {
-            return Response.ok(stream, SseWriter.CONTENT_TYPE).build();
-        }
-    };
+    /** Streams run synchronously in the test instead of through Jersey (see HttpWireTest). */
+    private final CompletionsResource resource = new CompletionsResource(engine);
 
     @AfterEach
     void close() { engine.close(); }
