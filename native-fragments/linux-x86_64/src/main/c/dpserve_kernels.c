@@ -14,6 +14,7 @@
 #include <jni.h>
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,11 @@ static void matmul_i8_base(const int8_t *q, int k, const int8_t *w, int m, int j
 
 /* K block: a quad of weight rows (4 x KC floats = 8 KiB) stays in L1 while token triples pass. */
 #define KC 512
+
+/* blocks of this many tokens or more take the packed AVX-512 path (matmul_avx512_packed) */
+#ifndef PK_MIN_TOKENS
+#define PK_MIN_TOKENS 8
+#endif
 
 /* four row sums of a[0..3] as one 128-bit vector [s0 s1 s2 s3] */
 AVX2_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
@@ -243,6 +249,8 @@ static AVX2 void matmul_avx2_small(int dtype, const float *x, int k, const void 
 
 static void matmul_avx512_blocked(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
                                   int i1, float *out, int kfull);
+static int matmul_avx512_packed(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                int i1, float *out);
 
 static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
                              float *out) {
@@ -250,6 +258,9 @@ static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, in
     int kcb = KC;
     if (i1 - i0 <= 3 && kfull > 0) {
         matmul_avx2_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
+    } else if (level >= LEVEL_AVX512 && i1 - i0 >= PK_MIN_TOKENS
+            && matmul_avx512_packed(dtype, x, k, w, m, j0, j1, i0, i1, out)) {
+        return; /* all of K, tail included */
     } else if (level >= LEVEL_AVX512 && k >= 16) {
         kfull = k & ~15;
         matmul_avx512_blocked(dtype, x, k, w, m, j0, j1, i0, i1, out, kfull);
@@ -551,6 +562,189 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
     }
     free(buf);
     free(xbuf);
+}
+
+/*
+ * Batched float GEMM, AVX-512, packed (blocks of PK_MIN_TOKENS tokens or more).
+ *
+ * The micro-kernel keeps the tokens in the vector lanes: 12 weight rows (broadcast, one scalar
+ * each per k) × 32 tokens (two zmm of a packed, k-major copy of the activations) = 24
+ * accumulators, 24 FMAs per 2 vector loads and 12 broadcasts. The weights need no transposition:
+ * a block of 12 rows × PK_KC columns is copied (BF16/F16: widened) into an L1-resident buffer
+ * once per call and then meets every token block, so each weight byte comes from memory once per
+ * call. Loops: K slices of PK_KC (the slice of the transposed activations, 32 tokens × PK_KC
+ * floats per token block, stays in L2), then the block's rows by 12, then the token blocks. The
+ * partial sums live in a transposed (rows × tokens) buffer, written out at the end.
+ */
+#ifndef PK_KC
+#define PK_KC 512
+#endif
+#define PK_R 12
+#ifndef PK_PF_HINT
+#define PK_PF_HINT _MM_HINT_T1
+#endif
+#define PK_TB 32
+
+/* per-thread scratch, grown on demand and freed when the thread exits */
+typedef struct { float *p; size_t n; } scratch_t;
+typedef struct { scratch_t s[3]; } scratch_set;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *v) {
+    scratch_set *set = v;
+    for (int i = 0; i < 3; i++) free(set->s[i].p);
+    free(set);
+}
+
+static void scratch_init(void) {
+    if (pthread_key_create(&scratch_key, scratch_free) != 0) scratch_key = (pthread_key_t) -1;
+}
+
+/* slot's buffer of at least n floats, 64-byte aligned, or NULL */
+static float *scratch(int slot, size_t n) {
+    pthread_once(&scratch_once, scratch_init);
+    if (scratch_key == (pthread_key_t) -1) return NULL;
+    scratch_set *set = pthread_getspecific(scratch_key);
+    if (!set) {
+        set = calloc(1, sizeof *set);
+        if (!set || pthread_setspecific(scratch_key, set) != 0) {
+            free(set);
+            return NULL;
+        }
+    }
+    scratch_t *s = &set->s[slot];
+    if (s->n < n) {
+        free(s->p);
+        size_t bytes = (n * sizeof(float) + 63) & ~(size_t) 63;
+        s->p = aligned_alloc(64, bytes);
+        s->n = s->p ? n : 0;
+    }
+    return s->p;
+}
+
+/*
+ * acc[r][v] over kc steps: wb row r at wb + r*PK_KC, xt 32 floats per k (v = 0, 1: tokens 0-15,
+ * 16-31), ct row r at ct + r*ldc; add: add to ct instead of storing. pf (or NULL): the next
+ * weight block to fetch meanwhile, PK_R rows pfs bytes apart, pfe bytes per k.
+ */
+#define PK_UKERNEL(TV)                                                                              \
+    A512_INLINE void pk_uk##TV(const float *wb, const float *xt, int kc, float *ct, size_t ldc, int add, \
+                               const char *pf, size_t pfs, int pfe) {                              \
+        __m512 acc[PK_R][TV];                                                                       \
+        for (int r = 0; r < PK_R; r++) {                                                            \
+            if (add) _mm_prefetch((const char *) (ct + r * ldc), _MM_HINT_T0);                      \
+            if (add && TV == 2) _mm_prefetch((const char *) (ct + r * ldc + 16), _MM_HINT_T0);      \
+            for (int v = 0; v < TV; v++) acc[r][v] = _mm512_setzero_ps();                           \
+        }                                                                                           \
+        int p = 0;                                                                                  \
+        if (pf) {                                                                                   \
+            for (; p + 16 <= kc; p += 16) {                                                         \
+                for (int r = 0; r < PK_R; r++) _mm_prefetch(pf + r * pfs + (size_t) p * pfe, PK_PF_HINT); \
+                _Pragma("GCC unroll 16")                                                            \
+                for (int q = p; q < p + 16; q++) {                                                  \
+                    __m512 xv[TV];                                                                  \
+                    for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) q * PK_TB + 16 * v); \
+                    for (int r = 0; r < PK_R; r++) {                                                \
+                        __m512 b = _mm512_set1_ps(wb[r * PK_KC + q]);                               \
+                        for (int v = 0; v < TV; v++) acc[r][v] = _mm512_fmadd_ps(b, xv[v], acc[r][v]); \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+        _Pragma("GCC unroll 2")                                                                     \
+        for (; p < kc; p++) {                                                                       \
+            __m512 xv[TV];                                                                          \
+            for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) p * PK_TB + 16 * v);   \
+            for (int r = 0; r < PK_R; r++) {                                                        \
+                __m512 b = _mm512_set1_ps(wb[r * PK_KC + p]);                                       \
+                for (int v = 0; v < TV; v++) acc[r][v] = _mm512_fmadd_ps(b, xv[v], acc[r][v]);      \
+            }                                                                                       \
+        }                                                                                           \
+        for (int r = 0; r < PK_R; r++)                                                              \
+            for (int v = 0; v < TV; v++) {                                                          \
+                float *c = ct + r * ldc + 16 * v;                                                   \
+                _mm512_store_ps(c, add ? _mm512_add_ps(_mm512_load_ps(c), acc[r][v]) : acc[r][v]); \
+            }                                                                                       \
+    }
+PK_UKERNEL(1)
+PK_UKERNEL(2)
+
+/* wb[r][0..kc) = row j+r of w from column kb, widened; rows >= nr are zero */
+A512_INLINE void pk_pack_w(int dtype, const void *w, int k, int j, int nr, int kb, int kc, float *wb) {
+    int kv = kc & ~15;
+    for (int r = 0; r < PK_R; r++) {
+        float *d = wb + r * PK_KC;
+        if (r >= nr) {
+            memset(d, 0, (size_t) kc * sizeof(float));
+            continue;
+        }
+        size_t base = (size_t) (j + r) * k + kb;
+        if (dtype == DT_F32) {
+            const float *s = (const float *) w + base;
+            for (int p = 0; p < kv; p += 16) _mm512_store_ps(d + p, _mm512_loadu_ps(s + p));
+        } else if (kv > 0) {
+            widen512(dtype, (const uint16_t *) w + base, d, kv);
+        }
+        for (int p = kv; p < kc; p++) d[p] = weight_at(dtype, w, base + p);
+    }
+}
+
+/* xt[b][p][tt] = x[i0 + 32b + tt][kb + p], zero past the last token */
+A512_INLINE void pk_pack_x(const float *x, int k, int i0, int nt, int nb, int kb, int kc, float *xt) {
+    for (int b = 0; b < nb; b++) {
+        float *d = xt + (size_t) b * PK_KC * PK_TB;
+        for (int tt = 0; tt < PK_TB; tt++) {
+            int t = b * PK_TB + tt;
+            if (t < nt) {
+                const float *s = x + (size_t) (i0 + t) * k + kb;
+                for (int p = 0; p < kc; p++) d[(size_t) p * PK_TB + tt] = s[p];
+            } else {
+                for (int p = 0; p < kc; p++) d[(size_t) p * PK_TB + tt] = 0.f;
+            }
+        }
+    }
+}
+
+/* returns 0 if scratch memory was not available (nothing written) */
+static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                     int i1, float *out) {
+    int nt = i1 - i0;
+    int nb = (nt + PK_TB - 1) / PK_TB;
+    int rows = j1 - j0;
+    int rpad = (rows + PK_R - 1) / PK_R * PK_R;
+    size_t ldc = (size_t) nb * PK_TB;
+    float *ct = scratch(0, (size_t) rpad * ldc);
+    float *xt = scratch(1, (size_t) nb * PK_KC * PK_TB);
+    float *wb = scratch(2, (size_t) PK_R * PK_KC);
+    if (!ct || !xt || !wb) return 0;
+    int lastTv = nt - (nb - 1) * PK_TB <= 16 ? 1 : 2;
+    int es = dtype == DT_F32 ? 4 : 2;
+    for (int kb = 0; kb < k; kb += PK_KC) {
+        int kc = k - kb < PK_KC ? k - kb : PK_KC;
+        int add = kb > 0;
+        pk_pack_x(x, k, i0, nt, nb, kb, kc, xt);
+        for (int r0 = 0; r0 < rows; r0 += PK_R) {
+            int nr = rows - r0 < PK_R ? rows - r0 : PK_R;
+            pk_pack_w(dtype, w, k, j0 + r0, nr, kb, kc, wb);
+            /* the next block of weights (next rows, else the next K slice), fetched during the first token block */
+            const char *pf = NULL;
+            if (r0 + PK_R + PK_R <= rows) pf = (const char *) w + ((size_t) (j0 + r0 + PK_R) * k + kb) * es;
+            else if (kb + PK_KC < k && rows >= PK_R && k - kb - PK_KC >= PK_KC) pf = (const char *) w + ((size_t) j0 * k + kb + PK_KC) * es;
+            float *cr = ct + (size_t) r0 * ldc;
+            for (int b = 0; b < nb; b++) {
+                const float *xb = xt + (size_t) b * PK_KC * PK_TB;
+                const char *pb = b == 0 ? pf : NULL;
+                if (b == nb - 1 && lastTv == 1) pk_uk1(wb, xb, kc, cr + (size_t) b * PK_TB, ldc, add, pb, (size_t) k * es, es);
+                else pk_uk2(wb, xb, kc, cr + (size_t) b * PK_TB, ldc, add, pb, (size_t) k * es, es);
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        float *o = out + (size_t) (i0 + t) * m + j0;
+        for (int r = 0; r < rows; r++) o[r] = ct[(size_t) r * ldc + t];
+    }
+    return 1;
 }
 
 /* AVX-512 VNNI int8: as kv8xT with 64 bytes per step */
