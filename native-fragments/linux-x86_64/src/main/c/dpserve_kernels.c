@@ -690,17 +690,49 @@ A512_INLINE void pk_pack_w(int dtype, const void *w, int k, int j, int nr, int k
     }
 }
 
+/* in-register transpose of 16 x 16 floats: r[i] lane j <- r[j] lane i */
+A512_INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    /* r[4q + c] now holds, in each 128-bit lane L, column c of rows 4q..4q+3 of that lane's 4 columns */
+    for (int h = 0; h < 2; h++)
+        for (int c = 0; c < 4; c++) {
+            t[8 * h + c] = _mm512_shuffle_f32x4(r[8 * h + c], r[8 * h + 4 + c], 0x88);
+            t[8 * h + 4 + c] = _mm512_shuffle_f32x4(r[8 * h + c], r[8 * h + 4 + c], 0xDD);
+        }
+    for (int c = 0; c < 8; c++) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+    }
+}
+
 /* xt[b][p][tt] = x[i0 + 32b + tt][kb + p], zero past the last token */
 A512_INLINE void pk_pack_x(const float *x, int k, int i0, int nt, int nb, int kb, int kc, float *xt) {
+    int kv = kc & ~15;
     for (int b = 0; b < nb; b++) {
         float *d = xt + (size_t) b * PK_KC * PK_TB;
-        for (int tt = 0; tt < PK_TB; tt++) {
-            int t = b * PK_TB + tt;
-            if (t < nt) {
-                const float *s = x + (size_t) (i0 + t) * k + kb;
-                for (int p = 0; p < kc; p++) d[(size_t) p * PK_TB + tt] = s[p];
-            } else {
-                for (int p = 0; p < kc; p++) d[(size_t) p * PK_TB + tt] = 0.f;
+        for (int h = 0; h < PK_TB; h += 16) {
+            int t0 = b * PK_TB + h;
+            int valid = nt - t0 < 16 ? (nt - t0 > 0 ? nt - t0 : 0) : 16;
+            for (int p = 0; p < kv; p += 16) {
+                __m512 r[16];
+                for (int tt = 0; tt < 16; tt++)
+                    r[tt] = tt < valid ? _mm512_loadu_ps(x + (size_t) (i0 + t0 + tt) * k + kb + p) : _mm512_setzero_ps();
+                transpose16(r);
+                for (int q = 0; q < 16; q++) _mm512_store_ps(d + (size_t) (p + q) * PK_TB + h, r[q]);
+            }
+            for (int tt = 0; tt < 16; tt++) {
+                const float *s = x + (size_t) (i0 + t0 + tt) * k + kb;
+                for (int p = kv; p < kc; p++) d[(size_t) p * PK_TB + h + tt] = tt < valid ? s[p] : 0.f;
             }
         }
     }
