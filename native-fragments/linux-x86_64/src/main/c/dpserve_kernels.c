@@ -106,6 +106,10 @@ static void matmul_i8_base(const int8_t *q, int k, const int8_t *w, int m, int j
 /* K block: a quad of weight rows (4 x KC floats = 8 KiB) stays in L1 while token triples pass. */
 #define KC 512
 
+#ifndef ROW512
+#define ROW512 1
+#endif
+
 /* blocks of this many tokens or more take the packed AVX-512 path (matmul_avx512_packed) */
 #ifndef PK_MIN_TOKENS
 #define PK_MIN_TOKENS 8
@@ -249,6 +253,9 @@ static AVX2 void matmul_avx2_small(int dtype, const float *x, int k, const void 
 
 static void matmul_avx512_blocked(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
                                   int i1, float *out, int kfull);
+static void matmul_avx512_small(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                int i1, float *out);
+static float *scratch(int slot, size_t n);
 static int matmul_avx512_packed(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
                                 int i1, float *out);
 
@@ -256,7 +263,10 @@ static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, in
                              float *out) {
     int kfull = k & ~7;
     int kcb = KC;
-    if (i1 - i0 <= 3 && kfull > 0) {
+    if (i1 - i0 <= 3 && k >= 16 && level >= LEVEL_AVX512 && ROW512) {
+        kfull = k & ~15;
+        matmul_avx512_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
+    } else if (i1 - i0 <= 3 && kfull > 0) {
         matmul_avx2_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
     } else if (level >= LEVEL_AVX512 && i1 - i0 >= PK_MIN_TOKENS
             && matmul_avx512_packed(dtype, x, k, w, m, j0, j1, i0, i1, out)) {
@@ -777,6 +787,122 @@ static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const voi
         for (int r = 0; r < rows; r++) o[r] = ct[(size_t) r * ldc + t];
     }
     return 1;
+}
+
+/*
+ * Decode-sized blocks (1 to 3 tokens) with AVX-512: as ROW_KERNEL, 16 lanes, and a software
+ * prefetch ROW_PF bytes ahead in the weight stream (0: none).
+ */
+#ifndef ROW_PF
+#define ROW_PF 0
+#endif
+
+A512_INLINE __m512 load16(int dtype, const void *w, size_t idx) {
+    if (dtype == DT_F32) return _mm512_loadu_ps((const float *) w + idx);
+    __m256i h = _mm256_loadu_si256((const __m256i *) ((const uint16_t *) w + idx));
+    if (dtype == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+A512_INLINE void row_pf(int dtype, const void *w, size_t idx, int lines) {
+    if (ROW_PF > 0) {
+        const char *a = (const char *) w + idx * (dtype == DT_F32 ? 4 : 2) + ROW_PF;
+        for (int l = 0; l < lines; l++) _mm_prefetch(a + 64 * l, _MM_HINT_T0);
+    }
+}
+
+#define ROW512_KERNEL(DT, NAME)                                                                     \
+    A512_INLINE void NAME(const void *w, size_t row, const float *x, size_t xs, int nt, int kfull,  \
+                          float *o, size_t m) {                                                     \
+        size_t base = row * xs;                                                                     \
+        const int lines = (DT) == DT_F32 ? 4 : 2;                                                   \
+        if (nt == 1) {                                                                              \
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                             \
+            int p = 0;                                                                              \
+            for (; p + 64 <= kfull; p += 64) {                                                      \
+                row_pf(DT, w, base + p, lines);                                                     \
+                a0 = _mm512_fmadd_ps(load16(DT, w, base + p), _mm512_loadu_ps(x + p), a0);          \
+                a1 = _mm512_fmadd_ps(load16(DT, w, base + p + 16), _mm512_loadu_ps(x + p + 16), a1); \
+                a2 = _mm512_fmadd_ps(load16(DT, w, base + p + 32), _mm512_loadu_ps(x + p + 32), a2); \
+                a3 = _mm512_fmadd_ps(load16(DT, w, base + p + 48), _mm512_loadu_ps(x + p + 48), a3); \
+            }                                                                                       \
+            for (; p < kfull; p += 16) a0 = _mm512_fmadd_ps(load16(DT, w, base + p), _mm512_loadu_ps(x + p), a0); \
+            o[0] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+            return;                                                                                 \
+        }                                                                                           \
+        __m512 a[3][2];                                                                             \
+        for (int t = 0; t < 3; t++) a[t][0] = a[t][1] = _mm512_setzero_ps();                        \
+        int p = 0;                                                                                  \
+        for (; p + 32 <= kfull; p += 32) {                                                          \
+            row_pf(DT, w, base + p, lines / 2);                                                     \
+            __m512 w0 = load16(DT, w, base + p), w1 = load16(DT, w, base + p + 16);                 \
+            for (int t = 0; t < nt; t++) {                                                          \
+                a[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + p), a[t][0]);            \
+                a[t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * xs + p + 16), a[t][1]);       \
+            }                                                                                       \
+        }                                                                                           \
+        for (; p < kfull; p += 16) {                                                                \
+            __m512 w0 = load16(DT, w, base + p);                                                    \
+            for (int t = 0; t < nt; t++) a[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + p), a[t][0]); \
+        }                                                                                           \
+        for (int t = 0; t < nt; t++) o[t * m] = _mm512_reduce_add_ps(_mm512_add_ps(a[t][0], a[t][1])); \
+    }
+ROW512_KERNEL(DT_F32, row512_f32)
+ROW512_KERNEL(DT_BF16, row512_bf16)
+ROW512_KERNEL(DT_F16, row512_f16)
+
+/*
+ * One token, BF16: 32 weights per 64-byte load, split into the even elements (shifted up) and
+ * the odd ones (masked), against a copy of x permuted the same way per 32 floats (xe). Saves the
+ * widening shuffles of load16.
+ */
+A512_INLINE void row512_bf16_1(const uint16_t *w, const float *xe, const float *x, int k32, int kfull, float *o) {
+    const __m512i hi = _mm512_set1_epi32((int) 0xFFFF0000u);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int p = 0;
+    for (; p + 64 <= k32; p += 64) {
+        __m512i v0 = _mm512_loadu_si512((const void *) (w + p));
+        __m512i v1 = _mm512_loadu_si512((const void *) (w + p + 32));
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_load_ps(xe + p), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_load_ps(xe + p + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_load_ps(xe + p + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), _mm512_load_ps(xe + p + 48), a3);
+    }
+    for (; p < k32; p += 32) {
+        __m512i v0 = _mm512_loadu_si512((const void *) (w + p));
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_load_ps(xe + p), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_load_ps(xe + p + 16), a1);
+    }
+    for (; p < kfull; p += 16) a0 = _mm512_fmadd_ps(load16(DT_BF16, w, (size_t) p), _mm512_loadu_ps(x + p), a0);
+    o[0] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* the caller adds the K tail from k & ~15 */
+static A512 void matmul_avx512_small(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                     int i1, float *out) {
+    int kfull = k & ~15;
+    int nt = i1 - i0;
+    const float *xp = x + (size_t) i0 * k;
+    float *op = out + (size_t) i0 * m;
+    int k32 = k & ~31;
+    float *xe = dtype == DT_BF16 && nt == 1 && k32 > 0 ? scratch(1, (size_t) k32) : NULL;
+    if (xe) {
+        /* per 32 floats: the even ones, then the odd ones */
+        const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for (int p = 0; p < k32; p += 32) {
+            __m512 lo = _mm512_loadu_ps(xp + p), hi = _mm512_loadu_ps(xp + p + 16);
+            _mm512_store_ps(xe + p, _mm512_permutex2var_ps(lo, ev, hi));
+            _mm512_store_ps(xe + p + 16, _mm512_permutex2var_ps(lo, od, hi));
+        }
+        for (int j = j0; j < j1; j++) row512_bf16_1((const uint16_t *) w + (size_t) j * k, xe, xp, k32, kfull, op + j);
+        return;
+    }
+    for (int j = j0; j < j1; j++) {
+        if (dtype == DT_F32) row512_f32(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+        else if (dtype == DT_BF16) row512_bf16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+        else row512_f16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+    }
 }
 
 /* AVX-512 VNNI int8: as kv8xT with 64 bytes per step */
