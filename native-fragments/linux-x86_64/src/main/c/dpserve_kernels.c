@@ -114,6 +114,10 @@ static void matmul_i8_base(const int8_t *q, int k, const int8_t *w, int m, int j
 #ifndef PK_MIN_TOKENS
 #define PK_MIN_TOKENS 8
 #endif
+/* blocks of 4 to this many tokens with half-precision weights (F32: fewer than PK_MIN_TOKENS) stream whole weight rows (matmul_avx512_rows) */
+#ifndef ROWS_MAX_TOKENS
+#define ROWS_MAX_TOKENS 8
+#endif
 
 /* four row sums of a[0..3] as one 128-bit vector [s0 s1 s2 s3] */
 AVX2_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
@@ -256,6 +260,8 @@ static void matmul_avx512_blocked(int dtype, const float *x, int k, const void *
 static void matmul_avx512_small(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
                                 int i1, float *out);
 static float *scratch(int slot, size_t n);
+static void matmul_avx512_rows(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
+                               float *out);
 static int matmul_avx512_packed(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
                                 int i1, float *out);
 
@@ -268,6 +274,10 @@ static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, in
         matmul_avx512_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
     } else if (i1 - i0 <= 3 && kfull > 0) {
         matmul_avx2_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
+    } else if (level >= LEVEL_AVX512 && k >= 16 && i1 - i0 >= 4
+            && i1 - i0 <= (dtype == DT_F32 ? PK_MIN_TOKENS - 1 : ROWS_MAX_TOKENS)) {
+        kfull = k & ~15;
+        matmul_avx512_rows(dtype, x, k, w, m, j0, j1, i0, i1, out);
     } else if (level >= LEVEL_AVX512 && i1 - i0 >= PK_MIN_TOKENS
             && matmul_avx512_packed(dtype, x, k, w, m, j0, j1, i0, i1, out)) {
         return; /* all of K, tail included */
@@ -902,6 +912,69 @@ static A512 void matmul_avx512_small(int dtype, const float *x, int k, const voi
         if (dtype == DT_F32) row512_f32(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
         else if (dtype == DT_BF16) row512_bf16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
         else row512_f16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+    }
+}
+
+/*
+ * Blocks of 4 to 8 tokens (AVX-512): two weight rows at a time, each streamed once over all of K
+ * (rows are contiguous, so the hardware prefetchers see one long sequential stream), against
+ * every token of the block (the block's x rows stay in L2): 2·T accumulators, 2 weight loads
+ * per 2·T FMAs. The caller adds the K tail from k & ~15.
+ */
+#ifndef ROWS_R
+#define ROWS_R 3
+#endif
+#ifndef ROWS_PFW
+#define ROWS_PFW 0
+#endif
+#ifndef ROWS_PFX
+#define ROWS_PFX 0
+#endif
+#define ROWS2_KERNEL(T)                                                                             \
+    A512_INLINE void rows2x##T(int dtype, const void *w, size_t row, int nr, const float *x, size_t k, int kfull, \
+                                float *o, size_t m) {                                               \
+        __m512 acc[ROWS_R][T];                                                                      \
+        size_t b[ROWS_R];                                                                           \
+        for (int r = 0; r < ROWS_R; r++) {                                                          \
+            b[r] = (row + (r < nr ? r : 0)) * k;                                                    \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();                            \
+        }                                                                                           \
+        for (int p = 0; p < kfull; p += 16) {                                                       \
+            __m512 wv[ROWS_R];                                                                      \
+            for (int r = 0; r < ROWS_R; r++) wv[r] = load16(dtype, w, b[r] + p);                    \
+            if (ROWS_PFW) for (int r = 0; r < ROWS_R; r++)                                          \
+                _mm_prefetch((const char *) w + (b[r] + p) * (dtype == DT_F32 ? 4 : 2) + ROWS_PFW, _MM_HINT_T0); \
+            if (ROWS_PFX) for (int t = 0; t < T; t++) _mm_prefetch((const char *) (x + t * k + p) + ROWS_PFX, _MM_HINT_T0); \
+            for (int t = 0; t < T; t++) {                                                           \
+                __m512 xv = _mm512_loadu_ps(x + t * k + p);                                         \
+                for (int r = 0; r < ROWS_R; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]); \
+            }                                                                                       \
+        }                                                                                           \
+        for (int t = 0; t < T; t++)                                                                 \
+            for (int r = 0; r < nr; r++) o[t * m + r] = _mm512_reduce_add_ps(acc[r][t]);            \
+    }
+ROWS2_KERNEL(4)
+ROWS2_KERNEL(5)
+ROWS2_KERNEL(6)
+ROWS2_KERNEL(7)
+ROWS2_KERNEL(8)
+
+/* 4 to 8 tokens: i1 - i0 in [4, 8] */
+static A512 void matmul_avx512_rows(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                    int i1, float *out) {
+    int kfull = k & ~15;
+    int nt = i1 - i0;
+    const float *xp = x + (size_t) i0 * k;
+    for (int j = j0; j < j1; j += ROWS_R) {
+        int nr = j1 - j < ROWS_R ? j1 - j : ROWS_R;
+        float *op = out + (size_t) i0 * m + j;
+        switch (nt) {
+            case 8: rows2x8(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 7: rows2x7(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 6: rows2x6(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 5: rows2x5(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            default: rows2x4(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+        }
     }
 }
 
