@@ -600,6 +600,9 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
 #define PK_KC 512
 #endif
 #define PK_R 12
+#ifndef PK_DIRECT
+#define PK_DIRECT 1
+#endif
 #ifndef PK_PF_HINT
 #define PK_PF_HINT _MM_HINT_T1
 #endif
@@ -649,7 +652,7 @@ static float *scratch(int slot, size_t n) {
  * weight block to fetch meanwhile, PK_R rows pfs bytes apart, pfe bytes per k.
  */
 #define PK_UKERNEL(TV)                                                                              \
-    A512_INLINE void pk_uk##TV(const float *wb, const float *xt, int kc, float *ct, size_t ldc, int add, \
+    A512_INLINE void pk_uk##TV(const float *wb, size_t ws, const float *xt, int kc, float *ct, size_t ldc, int add, \
                                const char *pf, size_t pfs, int pfe) {                              \
         __m512 acc[PK_R][TV];                                                                       \
         for (int r = 0; r < PK_R; r++) {                                                            \
@@ -666,7 +669,7 @@ static float *scratch(int slot, size_t n) {
                     __m512 xv[TV];                                                                  \
                     for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) q * PK_TB + 16 * v); \
                     for (int r = 0; r < PK_R; r++) {                                                \
-                        __m512 b = _mm512_set1_ps(wb[r * PK_KC + q]);                               \
+                        __m512 b = _mm512_set1_ps(wb[r * ws + q]);                               \
                         for (int v = 0; v < TV; v++) acc[r][v] = _mm512_fmadd_ps(b, xv[v], acc[r][v]); \
                     }                                                                               \
                 }                                                                                   \
@@ -677,7 +680,7 @@ static float *scratch(int slot, size_t n) {
             __m512 xv[TV];                                                                          \
             for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) p * PK_TB + 16 * v);   \
             for (int r = 0; r < PK_R; r++) {                                                        \
-                __m512 b = _mm512_set1_ps(wb[r * PK_KC + p]);                                       \
+                __m512 b = _mm512_set1_ps(wb[r * ws + p]);                                       \
                 for (int v = 0; v < TV; v++) acc[r][v] = _mm512_fmadd_ps(b, xv[v], acc[r][v]);      \
             }                                                                                       \
         }                                                                                           \
@@ -778,7 +781,14 @@ static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const voi
         pk_pack_x(x, k, i0, nt, nb, kb, kc, xt);
         for (int r0 = 0; r0 < rows; r0 += PK_R) {
             int nr = rows - r0 < PK_R ? rows - r0 : PK_R;
-            pk_pack_w(dtype, w, k, j0 + r0, nr, kb, kc, wb);
+            const float *wr = wb;
+            size_t ws = PK_KC;
+            if (PK_DIRECT && dtype == DT_F32 && nr == PK_R) {
+                wr = (const float *) w + (size_t) (j0 + r0) * k + kb; /* broadcast straight from the rows */
+                ws = (size_t) k;
+            } else {
+                pk_pack_w(dtype, w, k, j0 + r0, nr, kb, kc, wb);
+            }
             /* the next block of weights (next rows, else the next K slice), fetched during the first token block */
             const char *pf = NULL;
             if (r0 + PK_R + PK_R <= rows) pf = (const char *) w + ((size_t) (j0 + r0 + PK_R) * k + kb) * es;
@@ -787,8 +797,8 @@ static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const voi
             for (int b = 0; b < nb; b++) {
                 const float *xb = xt + (size_t) b * PK_KC * PK_TB;
                 const char *pb = b == 0 ? pf : NULL;
-                if (b == nb - 1 && lastTv == 1) pk_uk1(wb, xb, kc, cr + (size_t) b * PK_TB, ldc, add, pb, (size_t) k * es, es);
-                else pk_uk2(wb, xb, kc, cr + (size_t) b * PK_TB, ldc, add, pb, (size_t) k * es, es);
+                if (b == nb - 1 && lastTv == 1) pk_uk1(wr, ws, xb, kc, cr + (size_t) b * PK_TB, ldc, add, pb, (size_t) k * es, es);
+                else pk_uk2(wr, ws, xb, kc, cr + (size_t) b * PK_TB, ldc, add, pb, (size_t) k * es, es);
             }
         }
     }
