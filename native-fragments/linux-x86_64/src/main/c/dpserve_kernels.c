@@ -3,8 +3,10 @@
  * dpserve native kernels for linux-x86_64: the JNI side of dev.dpserve.tensor.NativeKernels.
  *
  * The library is compiled for the x86-64 baseline; the hot loops also exist compiled for
- * AVX2+FMA (and AVX-VNNI for the int8 GEMM) through target attributes, chosen once at load time
- * with __builtin_cpu_supports. Never built with -march=native.
+ * AVX2+FMA, AVX-VNNI (int8) and AVX-512 (float GEMM by block size: decode rows for 1-3 tokens,
+ * whole streamed rows for 4-8, the packed outer-product kernel from 8 with F32 weights and from 9
+ * with BF16/F16; int8 with VNNI) through target attributes, chosen once at load time with
+ * __builtin_cpu_supports. Never built with -march=native.
  *
  * Layouts follow dev.dpserve.api.tensor.KernelBackend: activations are row-major F32 (Java
  * float[] pinned with GetPrimitiveArrayCritical), weights are row-major (M, K) read in place from
@@ -590,9 +592,10 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
  * The micro-kernel keeps the tokens in the vector lanes: 12 weight rows (broadcast, one scalar
  * each per k) × 32 tokens (two zmm of a packed, k-major copy of the activations) = 24
  * accumulators, 24 FMAs per 2 vector loads and 12 broadcasts. The weights need no transposition:
- * a block of 12 rows × PK_KC columns is copied (BF16/F16: widened) into an L1-resident buffer
- * once per call and then meets every token block, so each weight byte comes from memory once per
- * call. Loops: K slices of PK_KC (the slice of the transposed activations, 32 tokens × PK_KC
+ * a block of 12 rows × PK_KC columns is broadcast straight from the rows (F32) or widened into an
+ * L1-resident buffer (BF16/F16, and a last block of fewer rows, zero-padded), prefetched into L2
+ * while the previous block computes, and meets every token block while in cache, so each weight
+ * byte comes from memory once per call. Loops: K slices of PK_KC (the slice of the transposed activations, 32 tokens × PK_KC
  * floats per token block, stays in L2), then the block's rows by 12, then the token blocks. The
  * partial sums live in a transposed (rows × tokens) buffer, written out at the end.
  */

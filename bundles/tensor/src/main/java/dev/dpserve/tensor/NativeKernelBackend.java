@@ -25,7 +25,9 @@ import org.osgi.service.component.annotations.Deactivate;
  * the fragment (or on another platform) it logs one line and registers nothing.
  *
  * <p>Threading: GEMMs are split on the Java side into blocks of weight rows × up to
- * {@value #BATCH_TILE} tokens, one JNI call per block, over a pool of
+ * {@value #BATCH_TILE} tokens ({@value #PACKED_TILE} for float weights at
+ * {@value #PACKED_MIN_TOKENS}+ tokens on AVX-512, where the kernel reads each weight byte from
+ * memory once per block), one JNI call per block, over a pool of
  * {@code availableProcessors} threads (the caller works too). The element-wise ops run on the
  * calling thread. Activations are pinned with {@code GetPrimitiveArrayCritical}; weights are read
  * at their native address (memory-mapped checkpoints are never copied). A weight backed by a heap
