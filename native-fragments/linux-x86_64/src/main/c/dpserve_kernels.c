@@ -602,14 +602,19 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
 #ifndef PK_KC
 #define PK_KC 512
 #endif
+#ifndef PK_R
 #define PK_R 12
+#endif
 #ifndef PK_DIRECT
 #define PK_DIRECT 1
 #endif
 #ifndef PK_PF_HINT
 #define PK_PF_HINT _MM_HINT_T1
 #endif
-#define PK_TB 32
+#ifndef PK_TV
+#define PK_TV 2
+#endif
+#define PK_TB (16 * PK_TV)
 
 /* per-thread scratch, grown on demand and freed when the thread exits */
 typedef struct { float *p; size_t n; } scratch_t;
@@ -660,7 +665,7 @@ static float *scratch(int slot, size_t n) {
         __m512 acc[PK_R][TV];                                                                       \
         for (int r = 0; r < PK_R; r++) {                                                            \
             if (add) _mm_prefetch((const char *) (ct + r * ldc), _MM_HINT_T0);                      \
-            if (add && TV == 2) _mm_prefetch((const char *) (ct + r * ldc + 16), _MM_HINT_T0);      \
+            for (int v = 1; add && v < TV; v++) _mm_prefetch((const char *) (ct + r * ldc + 16 * v), _MM_HINT_T0); \
             for (int v = 0; v < TV; v++) acc[r][v] = _mm512_setzero_ps();                           \
         }                                                                                           \
         int p = 0;                                                                                  \
@@ -695,6 +700,10 @@ static float *scratch(int slot, size_t n) {
     }
 PK_UKERNEL(1)
 PK_UKERNEL(2)
+#if PK_TV > 2
+PK_UKERNEL(3)
+PK_UKERNEL(4)
+#endif
 
 /* wb[r][0..kc) = row j+r of w from column kb, widened; rows >= nr are zero */
 A512_INLINE void pk_pack_w(int dtype, const void *w, int k, int j, int nr, int kb, int kc, float *wb) {
@@ -776,7 +785,7 @@ static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const voi
     float *xt = scratch(1, (size_t) nb * PK_KC * PK_TB);
     float *wb = scratch(2, (size_t) PK_R * PK_KC);
     if (!ct || !xt || !wb) return 0;
-    int lastTv = nt - (nb - 1) * PK_TB <= 16 ? 1 : 2;
+    int lastTv = (nt - (nb - 1) * PK_TB + 15) / 16;
     int es = dtype == DT_F32 ? 4 : 2;
     for (int kb = 0; kb < k; kb += PK_KC) {
         int kc = k - kb < PK_KC ? k - kb : PK_KC;
@@ -800,8 +809,15 @@ static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const voi
             for (int b = 0; b < nb; b++) {
                 const float *xb = xt + (size_t) b * PK_KC * PK_TB;
                 const char *pb = b == 0 ? pf : NULL;
-                if (b == nb - 1 && lastTv == 1) pk_uk1(wr, ws, xb, kc, cr + (size_t) b * PK_TB, ldc, add, pb, (size_t) k * es, es);
-                else pk_uk2(wr, ws, xb, kc, cr + (size_t) b * PK_TB, ldc, add, pb, (size_t) k * es, es);
+                float *cb = cr + (size_t) b * PK_TB;
+                switch (b == nb - 1 ? lastTv : PK_TV) {
+                    case 1: pk_uk1(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
+#if PK_TV > 2
+                    case 3: pk_uk3(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
+                    case 4: pk_uk4(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
+#endif
+                    default: pk_uk2(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
+                }
             }
         }
     }
