@@ -608,6 +608,10 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
 #ifndef PK_DIRECT
 #define PK_DIRECT 1
 #endif
+/* the first token block also prefetches the current weight block into L1, this many floats ahead */
+#ifndef PK_PF_CUR
+#define PK_PF_CUR 64
+#endif
 #ifndef PK_PF_HINT
 #define PK_PF_HINT _MM_HINT_T1
 #endif
@@ -672,6 +676,8 @@ static float *scratch(int slot, size_t n) {
         if (pf) {                                                                                   \
             for (; p + 16 <= kc; p += 16) {                                                         \
                 for (int r = 0; r < PK_R; r++) _mm_prefetch(pf + r * pfs + (size_t) p * pfe, PK_PF_HINT); \
+                if (PK_PF_CUR)                                                                      \
+                    for (int r = 0; r < PK_R; r++) _mm_prefetch((const char *) (wb + r * ws + p + PK_PF_CUR), _MM_HINT_T0); \
                 _Pragma("GCC unroll 16")                                                            \
                 for (int q = p; q < p + 16; q++) {                                                  \
                     __m512 xv[TV];                                                                  \
@@ -953,6 +959,13 @@ static A512 void matmul_avx512_small(int dtype, const float *x, int k, const voi
 #ifndef ROWS_R
 #define ROWS_R 3
 #endif
+/* software prefetch distance in the weight rows, bytes */
+#ifndef ROWS_PFW
+#define ROWS_PFW 2048
+#endif
+#ifndef ROWS_PF_HINT
+#define ROWS_PF_HINT _MM_HINT_T0
+#endif
 #ifndef ROWS_PFW
 #define ROWS_PFW 0
 #endif
@@ -971,11 +984,14 @@ static A512 void matmul_avx512_small(int dtype, const float *x, int k, const voi
         for (int p = 0; p < kfull; p += 16) {                                                       \
             __m512 wv[ROWS_R];                                                                      \
             for (int r = 0; r < ROWS_R; r++) wv[r] = load16(dtype, w, b[r] + p);                    \
+            if (ROWS_PFW > 0)                                                                       \
+                for (int r = 0; r < ROWS_R; r++)                                                    \
+                    _mm_prefetch((const char *) w + (b[r] + p) * (dtype == DT_F32 ? 4 : 2) + ROWS_PFW, ROWS_PF_HINT); \
             if (ROWS_PFW) for (int r = 0; r < ROWS_R; r++)                                          \
-                _mm_prefetch((const char *) w + (b[r] + p) * (dtype == DT_F32 ? 4 : 2) + ROWS_PFW, _MM_HINT_T0); \
+                _mm_prefetch((const char *) w + (b[r] + p) * (dtype == DT_F32 ? 4 : 2) + ROWS_PFW, ROWS_PF_HINT); \
             if (ROWS_PFX) for (int t = 0; t < T; t++) _mm_prefetch((const char *) (x + t * k + p) + ROWS_PFX, _MM_HINT_T0); \
             for (int t = 0; t < T; t++) {                                                           \
-                __m512 xv = _mm512_loadu_ps(x + t * k + p);                                         \
+                __m512 xv = _mm512_load_ps(x + (size_t) p * T + 16 * t);                           \
                 for (int r = 0; r < ROWS_R; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]); \
             }                                                                                       \
         }                                                                                           \
@@ -988,12 +1004,23 @@ ROWS2_KERNEL(6)
 ROWS2_KERNEL(7)
 ROWS2_KERNEL(8)
 
-/* 4 to 8 tokens: i1 - i0 in [4, 8] */
+/*
+ * 4 to 8 tokens: i1 - i0 in [4, 8]. The block's x is first interleaved per 16 floats (xi[p/16][t][16]):
+ * rows of x 4·K bytes apart would all map onto the same L1 sets, and one sequential stream suits
+ * the prefetchers better than eight.
+ */
 static A512 void matmul_avx512_rows(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
                                     int i1, float *out) {
     int kfull = k & ~15;
     int nt = i1 - i0;
-    const float *xp = x + (size_t) i0 * k;
+    float *xi = scratch(1, (size_t) nt * kfull);
+    if (!xi) {
+        matmul_base_upto(dtype, x, k, kfull, w, m, j0, j1, i0, i1, out); /* the caller adds the K tail */
+        return;
+    }
+    for (int p = 0; p < kfull; p += 16)
+        for (int t = 0; t < nt; t++) _mm512_store_ps(xi + (size_t) p * nt + 16 * t, _mm512_loadu_ps(x + (size_t) (i0 + t) * k + p));
+    const float *xp = xi;
     for (int j = j0; j < j1; j += ROWS_R) {
         int nr = j1 - j < ROWS_R ? j1 - j : ROWS_R;
         float *op = out + (size_t) i0 * m + j;
