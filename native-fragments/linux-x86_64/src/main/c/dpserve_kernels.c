@@ -4,8 +4,8 @@
  *
  * The library is compiled for the x86-64 baseline; the hot loops also exist compiled for
  * AVX2+FMA, AVX-VNNI (int8) and AVX-512 (float GEMM by block size: decode rows for 1-3 tokens,
- * whole streamed rows for 4-8, the packed outer-product kernel from 8 with F32 weights and from 9
- * with BF16/F16; int8 with VNNI) through target attributes, chosen once at load time with
+ * whole streamed rows for 4-8, the packed outer-product kernel from 9; int8 with VNNI) through
+ * target attributes, chosen once at load time with
  * __builtin_cpu_supports. Never built with -march=native.
  *
  * Layouts follow dev.dpserve.api.tensor.KernelBackend: activations are row-major F32 (Java
@@ -114,9 +114,9 @@ static void matmul_i8_base(const int8_t *q, int k, const int8_t *w, int m, int j
 
 /* blocks of this many tokens or more take the packed AVX-512 path (matmul_avx512_packed) */
 #ifndef PK_MIN_TOKENS
-#define PK_MIN_TOKENS 8
+#define PK_MIN_TOKENS 9
 #endif
-/* blocks of 4 to this many tokens with half-precision weights (F32: fewer than PK_MIN_TOKENS) stream whole weight rows (matmul_avx512_rows) */
+/* blocks of 4 to this many tokens stream whole weight rows (matmul_avx512_rows) */
 #ifndef ROWS_MAX_TOKENS
 #define ROWS_MAX_TOKENS 8
 #endif
@@ -276,8 +276,7 @@ static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, in
         matmul_avx512_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
     } else if (i1 - i0 <= 3 && kfull > 0) {
         matmul_avx2_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
-    } else if (level >= LEVEL_AVX512 && k >= 16 && i1 - i0 >= 4
-            && i1 - i0 <= (dtype == DT_F32 ? PK_MIN_TOKENS - 1 : ROWS_MAX_TOKENS)) {
+    } else if (level >= LEVEL_AVX512 && k >= 16 && i1 - i0 >= 4 && i1 - i0 <= ROWS_MAX_TOKENS) {
         kfull = k & ~15;
         matmul_avx512_rows(dtype, x, k, w, m, j0, j1, i0, i1, out);
     } else if (level >= LEVEL_AVX512 && i1 - i0 >= PK_MIN_TOKENS
@@ -951,10 +950,10 @@ static A512 void matmul_avx512_small(int dtype, const float *x, int k, const voi
 }
 
 /*
- * Blocks of 4 to 8 tokens (AVX-512): two weight rows at a time, each streamed once over all of K
- * (rows are contiguous, so the hardware prefetchers see one long sequential stream), against
- * every token of the block (the block's x rows stay in L2): 2·T accumulators, 2 weight loads
- * per 2·T FMAs. The caller adds the K tail from k & ~15.
+ * Blocks of 4 to 8 tokens (AVX-512): ROWS_R (3) weight rows at a time, each streamed once over
+ * all of K (rows are contiguous: long sequential streams, no restart every 4 KiB page as with K
+ * slices), prefetched ROWS_PFW bytes ahead, against every token of the block (x interleaved, in
+ * L2): 3·T accumulators, 3 weight loads per 3·T FMAs. The caller adds the K tail from k & ~15.
  */
 #ifndef ROWS_R
 #define ROWS_R 3
@@ -972,8 +971,8 @@ static A512 void matmul_avx512_small(int dtype, const float *x, int k, const voi
 #ifndef ROWS_PFX
 #define ROWS_PFX 0
 #endif
-#define ROWS2_KERNEL(T)                                                                             \
-    A512_INLINE void rows2x##T(int dtype, const void *w, size_t row, int nr, const float *x, size_t k, int kfull, \
+#define ROWS_KERNEL(T)                                                                             \
+    A512_INLINE void rowsx##T(int dtype, const void *w, size_t row, int nr, const float *x, size_t k, int kfull, \
                                 float *o, size_t m) {                                               \
         __m512 acc[ROWS_R][T];                                                                      \
         size_t b[ROWS_R];                                                                           \
@@ -998,11 +997,11 @@ static A512 void matmul_avx512_small(int dtype, const float *x, int k, const voi
         for (int t = 0; t < T; t++)                                                                 \
             for (int r = 0; r < nr; r++) o[t * m + r] = _mm512_reduce_add_ps(acc[r][t]);            \
     }
-ROWS2_KERNEL(4)
-ROWS2_KERNEL(5)
-ROWS2_KERNEL(6)
-ROWS2_KERNEL(7)
-ROWS2_KERNEL(8)
+ROWS_KERNEL(4)
+ROWS_KERNEL(5)
+ROWS_KERNEL(6)
+ROWS_KERNEL(7)
+ROWS_KERNEL(8)
 
 /*
  * 4 to 8 tokens: i1 - i0 in [4, 8]. The block's x is first interleaved per 16 floats (xi[p/16][t][16]):
@@ -1025,11 +1024,11 @@ static A512 void matmul_avx512_rows(int dtype, const float *x, int k, const void
         int nr = j1 - j < ROWS_R ? j1 - j : ROWS_R;
         float *op = out + (size_t) i0 * m + j;
         switch (nt) {
-            case 8: rows2x8(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
-            case 7: rows2x7(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
-            case 6: rows2x6(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
-            case 5: rows2x5(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
-            default: rows2x4(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 8: rowsx8(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 7: rowsx7(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 6: rowsx6(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 5: rowsx5(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            default: rowsx4(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
         }
     }
 }

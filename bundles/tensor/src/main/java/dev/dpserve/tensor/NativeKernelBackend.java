@@ -49,7 +49,7 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
      * block's activations (transposed, 256 tokens × a 512-float K slice) stay in L2.
      */
     static final int PACKED_TILE = 256;
-    static final int PACKED_MIN_TOKENS = 8;
+    static final int PACKED_MIN_TOKENS = 9;
     /** Few row chunks for the packed kernel: each repacks its block's activations. */
     private static final int PACKED_TASKS_PER_THREAD = 2;
     private static final long PARALLEL_MIN_WORK = 1L << 17;
