@@ -635,6 +635,18 @@ static void scratch_init(void) {
     if (pthread_key_create(&scratch_key, scratch_free) != 0) scratch_key = (pthread_key_t) -1;
 }
 
+static void scratch_release(void) {
+    pthread_once(&scratch_once, scratch_init);
+    if (scratch_key == (pthread_key_t) -1) return;
+    scratch_set *set = pthread_getspecific(scratch_key);
+    if (set) {
+        pthread_setspecific(scratch_key, NULL);
+        scratch_free(set);
+    }
+    pthread_key_delete(scratch_key);
+    scratch_key = (pthread_key_t) -1;
+}
+
 /* slot's buffer of at least n floats, 64-byte aligned, or NULL */
 static float *scratch(int slot, size_t n) {
     pthread_once(&scratch_once, scratch_init);
@@ -1271,6 +1283,16 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
         }
     }
     return JNI_VERSION_1_8;
+}
+
+/*
+ * The library is unloaded when the host bundle's class loader goes away (a refresh). Threads that
+ * outlive it may still hold scratch buffers: delete the key so that their exit does not call a
+ * destructor in unmapped code (their buffers leak instead).
+ */
+JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
+    (void) vm; (void) reserved;
+    scratch_release();
 }
 
 JNIEXPORT jint JNIFN(level)(JNIEnv *env, jclass cls) {
