@@ -791,8 +791,8 @@ A512_INLINE void pk_pack_x(const float *x, int k, int i0, int nt, int nb, int kb
 }
 
 /* returns 0 if scratch memory was not available (nothing written) */
-static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
-                                     int i1, float *out) {
+static A512 int matmul_avx512_packed_rows(int dtype, const float *x, int k, const void *w, int m, int j0, int j1,
+                                          int i0, int i1, float *out) {
     int nt = i1 - i0;
     int nb = (nt + PK_TB - 1) / PK_TB;
     int rows = j1 - j0;
@@ -841,6 +841,25 @@ static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const voi
     for (int t = 0; t < nt; t++) {
         float *o = out + (size_t) (i0 + t) * m + j0;
         for (int r = 0; r < rows; r++) o[r] = ct[(size_t) r * ldc + t];
+    }
+    return 1;
+}
+
+/*
+ * At most PK_MAX_ROWS rows per pass, so that the per-thread scratch (rows x tokens partial sums)
+ * stays bounded for wide weights (a vocabulary projection); each pass repacks the activations.
+ */
+#define PK_MAX_ROWS 4096
+static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                     int i1, float *out) {
+    for (int j = j0; j < j1; j += PK_MAX_ROWS) {
+        int je = j1 - j > PK_MAX_ROWS ? j + PK_MAX_ROWS : j1;
+        if (!matmul_avx512_packed_rows(dtype, x, k, w, m, j, je, i0, i1, out)) {
+            if (j == j0) return 0;
+            /* scratch was available for the first pass, so this is not expected; finish correctly anyway */
+            matmul_base(dtype, x, k, w, m, j, j1, i0, i1, out);
+            return 1;
+        }
     }
     return 1;
 }
