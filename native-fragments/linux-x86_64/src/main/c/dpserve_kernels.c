@@ -3,8 +3,10 @@
  * dpserve native kernels for linux-x86_64: the JNI side of dev.dpserve.tensor.NativeKernels.
  *
  * The library is compiled for the x86-64 baseline; the hot loops also exist compiled for
- * AVX2+FMA (and AVX-VNNI for the int8 GEMM) through target attributes, chosen once at load time
- * with __builtin_cpu_supports. Never built with -march=native.
+ * AVX2+FMA, AVX-VNNI (int8) and AVX-512 (float GEMM by block size: decode rows for 1-3 tokens,
+ * whole streamed rows for 4-8, the packed outer-product kernel from 9; int8 with VNNI) through
+ * target attributes, chosen once at load time with
+ * __builtin_cpu_supports. Never built with -march=native.
  *
  * Layouts follow dev.dpserve.api.tensor.KernelBackend: activations are row-major F32 (Java
  * float[] pinned with GetPrimitiveArrayCritical), weights are row-major (M, K) read in place from
@@ -14,6 +16,7 @@
 #include <jni.h>
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +107,19 @@ static void matmul_i8_base(const int8_t *q, int k, const int8_t *w, int m, int j
 
 /* K block: a quad of weight rows (4 x KC floats = 8 KiB) stays in L1 while token triples pass. */
 #define KC 512
+
+#ifndef ROW512
+#define ROW512 1
+#endif
+
+/* blocks of this many tokens or more take the packed AVX-512 path (matmul_avx512_packed) */
+#ifndef PK_MIN_TOKENS
+#define PK_MIN_TOKENS 9
+#endif
+/* blocks of 4 to this many tokens stream whole weight rows (matmul_avx512_rows) */
+#ifndef ROWS_MAX_TOKENS
+#define ROWS_MAX_TOKENS 8
+#endif
 
 /* four row sums of a[0..3] as one 128-bit vector [s0 s1 s2 s3] */
 AVX2_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
@@ -243,13 +259,29 @@ static AVX2 void matmul_avx2_small(int dtype, const float *x, int k, const void 
 
 static void matmul_avx512_blocked(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
                                   int i1, float *out, int kfull);
+static void matmul_avx512_small(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                int i1, float *out);
+static float *scratch(int slot, size_t n);
+static void matmul_avx512_rows(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
+                               float *out);
+static int matmul_avx512_packed(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                int i1, float *out);
 
 static AVX2 void matmul_avx2(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0, int i1,
                              float *out) {
     int kfull = k & ~7;
     int kcb = KC;
-    if (i1 - i0 <= 3 && kfull > 0) {
+    if (i1 - i0 <= 3 && k >= 16 && level >= LEVEL_AVX512 && ROW512) {
+        kfull = k & ~15;
+        matmul_avx512_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
+    } else if (i1 - i0 <= 3 && kfull > 0) {
         matmul_avx2_small(dtype, x, k, w, m, j0, j1, i0, i1, out);
+    } else if (level >= LEVEL_AVX512 && k >= 16 && i1 - i0 >= 4 && i1 - i0 <= ROWS_MAX_TOKENS) {
+        kfull = k & ~15;
+        matmul_avx512_rows(dtype, x, k, w, m, j0, j1, i0, i1, out);
+    } else if (level >= LEVEL_AVX512 && i1 - i0 >= PK_MIN_TOKENS
+            && matmul_avx512_packed(dtype, x, k, w, m, j0, j1, i0, i1, out)) {
+        return; /* all of K, tail included */
     } else if (level >= LEVEL_AVX512 && k >= 16) {
         kfull = k & ~15;
         matmul_avx512_blocked(dtype, x, k, w, m, j0, j1, i0, i1, out, kfull);
@@ -551,6 +583,485 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
     }
     free(buf);
     free(xbuf);
+}
+
+/*
+ * Batched float GEMM, AVX-512, packed (blocks of PK_MIN_TOKENS tokens or more).
+ *
+ * The micro-kernel keeps the tokens in the vector lanes: 12 weight rows (broadcast, one scalar
+ * each per k) × 32 tokens (two zmm of a packed, k-major copy of the activations) = 24
+ * accumulators, 24 FMAs per 2 vector loads and 12 broadcasts. The weights need no transposition:
+ * a block of 12 rows × PK_KC columns is broadcast straight from the rows (F32) or widened into an
+ * L1-resident buffer (BF16/F16, and a last block of fewer rows, zero-padded), prefetched into L2
+ * while the previous block computes, and meets every token block while in cache, so each weight
+ * byte comes from memory once per call. Loops: K slices of PK_KC (the slice of the transposed activations, 32 tokens × PK_KC
+ * floats per token block, stays in L2), then the block's rows by 12, then the token blocks. The
+ * partial sums live in a transposed (rows × tokens) buffer, written out at the end.
+ */
+#ifndef PK_KC
+#define PK_KC 512
+#endif
+#ifndef PK_R
+#define PK_R 12
+#endif
+#ifndef PK_DIRECT
+#define PK_DIRECT 1
+#endif
+/* the first token block also prefetches the current weight block into L1, this many floats ahead */
+#ifndef PK_PF_CUR
+#define PK_PF_CUR 64
+#endif
+#ifndef PK_PF_HINT
+#define PK_PF_HINT _MM_HINT_T1
+#endif
+#ifndef PK_TV
+#define PK_TV 2
+#endif
+#define PK_TB (16 * PK_TV)
+
+/* per-thread scratch, grown on demand and freed when the thread exits */
+typedef struct { float *p; size_t n; } scratch_t;
+typedef struct { scratch_t s[3]; } scratch_set;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *v) {
+    scratch_set *set = v;
+    for (int i = 0; i < 3; i++) free(set->s[i].p);
+    free(set);
+}
+
+static void scratch_init(void) {
+    if (pthread_key_create(&scratch_key, scratch_free) != 0) scratch_key = (pthread_key_t) -1;
+}
+
+static void scratch_release(void) {
+    pthread_once(&scratch_once, scratch_init);
+    if (scratch_key == (pthread_key_t) -1) return;
+    scratch_set *set = pthread_getspecific(scratch_key);
+    if (set) {
+        pthread_setspecific(scratch_key, NULL);
+        scratch_free(set);
+    }
+    pthread_key_delete(scratch_key);
+    scratch_key = (pthread_key_t) -1;
+}
+
+/* slot's buffer of at least n floats, 64-byte aligned, or NULL */
+static float *scratch(int slot, size_t n) {
+    pthread_once(&scratch_once, scratch_init);
+    if (scratch_key == (pthread_key_t) -1) return NULL;
+    scratch_set *set = pthread_getspecific(scratch_key);
+    if (!set) {
+        set = calloc(1, sizeof *set);
+        if (!set || pthread_setspecific(scratch_key, set) != 0) {
+            free(set);
+            return NULL;
+        }
+    }
+    scratch_t *s = &set->s[slot];
+    if (s->n < n) {
+        free(s->p);
+        size_t bytes = (n * sizeof(float) + 63) & ~(size_t) 63;
+        s->p = aligned_alloc(64, bytes);
+        s->n = s->p ? n : 0;
+    }
+    return s->p;
+}
+
+/*
+ * acc[r][v] over kc steps: wb row r at wb + r*PK_KC, xt 32 floats per k (v = 0, 1: tokens 0-15,
+ * 16-31), ct row r at ct + r*ldc; add: add to ct instead of storing. pf (or NULL): the next
+ * weight block to fetch meanwhile, PK_R rows pfs bytes apart, pfe bytes per k.
+ */
+#define PK_UKERNEL(TV)                                                                              \
+    A512_INLINE void pk_uk##TV(const float *wb, size_t ws, const float *xt, int kc, float *ct, size_t ldc, int add, \
+                               const char *pf, size_t pfs, int pfe) {                              \
+        __m512 acc[PK_R][TV];                                                                       \
+        for (int r = 0; r < PK_R; r++) {                                                            \
+            if (add) _mm_prefetch((const char *) (ct + r * ldc), _MM_HINT_T0);                      \
+            for (int v = 1; add && v < TV; v++) _mm_prefetch((const char *) (ct + r * ldc + 16 * v), _MM_HINT_T0); \
+            for (int v = 0; v < TV; v++) acc[r][v] = _mm512_setzero_ps();                           \
+        }                                                                                           \
+        int p = 0;                                                                                  \
+        if (pf) {                                                                                   \
+            for (; p + 16 <= kc; p += 16) {                                                         \
+                for (int r = 0; r < PK_R; r++) _mm_prefetch(pf + r * pfs + (size_t) p * pfe, PK_PF_HINT); \
+                if (PK_PF_CUR)                                                                      \
+                    for (int r = 0; r < PK_R; r++) _mm_prefetch((const char *) (wb + r * ws + p + PK_PF_CUR), _MM_HINT_T0); \
+                _Pragma("GCC unroll 16")                                                            \
+                for (int q = p; q < p + 16; q++) {                                                  \
+                    __m512 xv[TV];                                                                  \
+                    for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) q * PK_TB + 16 * v); \
+                    for (int r = 0; r < PK_R; r++) {                                                \
+                        __m512 b = _mm512_set1_ps(wb[r * ws + q]);                               \
+                        for (int v = 0; v < TV; v++) acc[r][v] = _mm512_fmadd_ps(b, xv[v], acc[r][v]); \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+        _Pragma("GCC unroll 2")                                                                     \
+        for (; p < kc; p++) {                                                                       \
+            __m512 xv[TV];                                                                          \
+            for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) p * PK_TB + 16 * v);   \
+            for (int r = 0; r < PK_R; r++) {                                                        \
+                __m512 b = _mm512_set1_ps(wb[r * ws + p]);                                       \
+                for (int v = 0; v < TV; v++) acc[r][v] = _mm512_fmadd_ps(b, xv[v], acc[r][v]);      \
+            }                                                                                       \
+        }                                                                                           \
+        for (int r = 0; r < PK_R; r++)                                                              \
+            for (int v = 0; v < TV; v++) {                                                          \
+                float *c = ct + r * ldc + 16 * v;                                                   \
+                _mm512_store_ps(c, add ? _mm512_add_ps(_mm512_load_ps(c), acc[r][v]) : acc[r][v]); \
+            }                                                                                       \
+    }
+PK_UKERNEL(1)
+PK_UKERNEL(2)
+#if PK_TV > 2
+PK_UKERNEL(3)
+PK_UKERNEL(4)
+#endif
+
+/* wb[r][0..kc) = row j+r of w from column kb, widened; rows >= nr are zero */
+A512_INLINE void pk_pack_w(int dtype, const void *w, int k, int j, int nr, int kb, int kc, float *wb) {
+    int kv = kc & ~15;
+    for (int r = 0; r < PK_R; r++) {
+        float *d = wb + r * PK_KC;
+        if (r >= nr) {
+            memset(d, 0, (size_t) kc * sizeof(float));
+            continue;
+        }
+        size_t base = (size_t) (j + r) * k + kb;
+        if (dtype == DT_F32) {
+            const float *s = (const float *) w + base;
+            for (int p = 0; p < kv; p += 16) _mm512_store_ps(d + p, _mm512_loadu_ps(s + p));
+        } else if (kv > 0) {
+            widen512(dtype, (const uint16_t *) w + base, d, kv);
+        }
+        for (int p = kv; p < kc; p++) d[p] = weight_at(dtype, w, base + p);
+    }
+}
+
+/* in-register transpose of 16 x 16 floats: r[i] lane j <- r[j] lane i */
+A512_INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    /* r[4q + c] now holds, in each 128-bit lane L, column c of rows 4q..4q+3 of that lane's 4 columns */
+    for (int h = 0; h < 2; h++)
+        for (int c = 0; c < 4; c++) {
+            t[8 * h + c] = _mm512_shuffle_f32x4(r[8 * h + c], r[8 * h + 4 + c], 0x88);
+            t[8 * h + 4 + c] = _mm512_shuffle_f32x4(r[8 * h + c], r[8 * h + 4 + c], 0xDD);
+        }
+    for (int c = 0; c < 8; c++) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+    }
+}
+
+/* xt[b][p][tt] = x[i0 + 32b + tt][kb + p], zero past the last token */
+A512_INLINE void pk_pack_x(const float *x, int k, int i0, int nt, int nb, int kb, int kc, float *xt) {
+    int kv = kc & ~15;
+    for (int b = 0; b < nb; b++) {
+        float *d = xt + (size_t) b * PK_KC * PK_TB;
+        for (int h = 0; h < PK_TB; h += 16) {
+            int t0 = b * PK_TB + h;
+            int valid = nt - t0 < 16 ? (nt - t0 > 0 ? nt - t0 : 0) : 16;
+            for (int p = 0; p < kv; p += 16) {
+                __m512 r[16];
+                for (int tt = 0; tt < 16; tt++)
+                    r[tt] = tt < valid ? _mm512_loadu_ps(x + (size_t) (i0 + t0 + tt) * k + kb + p) : _mm512_setzero_ps();
+                transpose16(r);
+                for (int q = 0; q < 16; q++) _mm512_store_ps(d + (size_t) (p + q) * PK_TB + h, r[q]);
+            }
+            for (int tt = 0; tt < 16; tt++) {
+                const float *s = x + (size_t) (i0 + t0 + tt) * k + kb;
+                for (int p = kv; p < kc; p++) d[(size_t) p * PK_TB + h + tt] = tt < valid ? s[p] : 0.f;
+            }
+        }
+    }
+}
+
+/* returns 0 if scratch memory was not available (nothing written) */
+static A512 int matmul_avx512_packed_rows(int dtype, const float *x, int k, const void *w, int m, int j0, int j1,
+                                          int i0, int i1, float *out) {
+    int nt = i1 - i0;
+    int nb = (nt + PK_TB - 1) / PK_TB;
+    int rows = j1 - j0;
+    int rpad = (rows + PK_R - 1) / PK_R * PK_R;
+    size_t ldc = (size_t) nb * PK_TB;
+    float *ct = scratch(0, (size_t) rpad * ldc);
+    float *xt = scratch(1, (size_t) nb * PK_KC * PK_TB);
+    float *wb = scratch(2, (size_t) PK_R * PK_KC);
+    if (!ct || !xt || !wb) return 0;
+    int lastTv = (nt - (nb - 1) * PK_TB + 15) / 16;
+    int es = dtype == DT_F32 ? 4 : 2;
+    for (int kb = 0; kb < k; kb += PK_KC) {
+        int kc = k - kb < PK_KC ? k - kb : PK_KC;
+        int add = kb > 0;
+        pk_pack_x(x, k, i0, nt, nb, kb, kc, xt);
+        for (int r0 = 0; r0 < rows; r0 += PK_R) {
+            int nr = rows - r0 < PK_R ? rows - r0 : PK_R;
+            const float *wr = wb;
+            size_t ws = PK_KC;
+            if (PK_DIRECT && dtype == DT_F32 && nr == PK_R) {
+                wr = (const float *) w + (size_t) (j0 + r0) * k + kb; /* broadcast straight from the rows */
+                ws = (size_t) k;
+            } else {
+                pk_pack_w(dtype, w, k, j0 + r0, nr, kb, kc, wb);
+            }
+            /* the next block of weights (next rows, else the next K slice), fetched during the first token block */
+            const char *pf = NULL;
+            if (r0 + PK_R + PK_R <= rows) pf = (const char *) w + ((size_t) (j0 + r0 + PK_R) * k + kb) * es;
+            else if (kb + PK_KC < k && rows >= PK_R && k - kb - PK_KC >= PK_KC) pf = (const char *) w + ((size_t) j0 * k + kb + PK_KC) * es;
+            float *cr = ct + (size_t) r0 * ldc;
+            for (int b = 0; b < nb; b++) {
+                const float *xb = xt + (size_t) b * PK_KC * PK_TB;
+                const char *pb = b == 0 ? pf : NULL;
+                float *cb = cr + (size_t) b * PK_TB;
+                switch (b == nb - 1 ? lastTv : PK_TV) {
+                    case 1: pk_uk1(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
+#if PK_TV > 2
+                    case 3: pk_uk3(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
+                    case 4: pk_uk4(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
+#endif
+                    default: pk_uk2(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
+                }
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        float *o = out + (size_t) (i0 + t) * m + j0;
+        for (int r = 0; r < rows; r++) o[r] = ct[(size_t) r * ldc + t];
+    }
+    return 1;
+}
+
+/*
+ * At most PK_MAX_ROWS rows per pass, so that the per-thread scratch (rows x tokens partial sums)
+ * stays bounded for wide weights (a vocabulary projection); each pass repacks the activations.
+ */
+#define PK_MAX_ROWS 4096
+static A512 int matmul_avx512_packed(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                     int i1, float *out) {
+    for (int j = j0; j < j1; j += PK_MAX_ROWS) {
+        int je = j1 - j > PK_MAX_ROWS ? j + PK_MAX_ROWS : j1;
+        if (!matmul_avx512_packed_rows(dtype, x, k, w, m, j, je, i0, i1, out)) {
+            if (j == j0) return 0;
+            /* scratch was available for the first pass, so this is not expected; finish correctly anyway */
+            matmul_base(dtype, x, k, w, m, j, j1, i0, i1, out);
+            return 1;
+        }
+    }
+    return 1;
+}
+
+/*
+ * Decode-sized blocks (1 to 3 tokens) with AVX-512: as ROW_KERNEL, 16 lanes, and a software
+ * prefetch ROW_PF bytes ahead in the weight stream (0: none).
+ */
+#ifndef ROW_PF
+#define ROW_PF 0
+#endif
+
+A512_INLINE __m512 load16(int dtype, const void *w, size_t idx) {
+    if (dtype == DT_F32) return _mm512_loadu_ps((const float *) w + idx);
+    __m256i h = _mm256_loadu_si256((const __m256i *) ((const uint16_t *) w + idx));
+    if (dtype == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+A512_INLINE void row_pf(int dtype, const void *w, size_t idx, int lines) {
+    if (ROW_PF > 0) {
+        const char *a = (const char *) w + idx * (dtype == DT_F32 ? 4 : 2) + ROW_PF;
+        for (int l = 0; l < lines; l++) _mm_prefetch(a + 64 * l, _MM_HINT_T0);
+    }
+}
+
+#define ROW512_KERNEL(DT, NAME)                                                                     \
+    A512_INLINE void NAME(const void *w, size_t row, const float *x, size_t xs, int nt, int kfull,  \
+                          float *o, size_t m) {                                                     \
+        size_t base = row * xs;                                                                     \
+        const int lines = (DT) == DT_F32 ? 4 : 2;                                                   \
+        if (nt == 1) {                                                                              \
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                             \
+            int p = 0;                                                                              \
+            for (; p + 64 <= kfull; p += 64) {                                                      \
+                row_pf(DT, w, base + p, lines);                                                     \
+                a0 = _mm512_fmadd_ps(load16(DT, w, base + p), _mm512_loadu_ps(x + p), a0);          \
+                a1 = _mm512_fmadd_ps(load16(DT, w, base + p + 16), _mm512_loadu_ps(x + p + 16), a1); \
+                a2 = _mm512_fmadd_ps(load16(DT, w, base + p + 32), _mm512_loadu_ps(x + p + 32), a2); \
+                a3 = _mm512_fmadd_ps(load16(DT, w, base + p + 48), _mm512_loadu_ps(x + p + 48), a3); \
+            }                                                                                       \
+            for (; p < kfull; p += 16) a0 = _mm512_fmadd_ps(load16(DT, w, base + p), _mm512_loadu_ps(x + p), a0); \
+            o[0] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+            return;                                                                                 \
+        }                                                                                           \
+        __m512 a[3][2];                                                                             \
+        for (int t = 0; t < 3; t++) a[t][0] = a[t][1] = _mm512_setzero_ps();                        \
+        int p = 0;                                                                                  \
+        for (; p + 32 <= kfull; p += 32) {                                                          \
+            row_pf(DT, w, base + p, lines / 2);                                                     \
+            __m512 w0 = load16(DT, w, base + p), w1 = load16(DT, w, base + p + 16);                 \
+            for (int t = 0; t < nt; t++) {                                                          \
+                a[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + p), a[t][0]);            \
+                a[t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * xs + p + 16), a[t][1]);       \
+            }                                                                                       \
+        }                                                                                           \
+        for (; p < kfull; p += 16) {                                                                \
+            __m512 w0 = load16(DT, w, base + p);                                                    \
+            for (int t = 0; t < nt; t++) a[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * xs + p), a[t][0]); \
+        }                                                                                           \
+        for (int t = 0; t < nt; t++) o[t * m] = _mm512_reduce_add_ps(_mm512_add_ps(a[t][0], a[t][1])); \
+    }
+ROW512_KERNEL(DT_F32, row512_f32)
+ROW512_KERNEL(DT_BF16, row512_bf16)
+ROW512_KERNEL(DT_F16, row512_f16)
+
+/*
+ * One token, BF16: 32 weights per 64-byte load, split into the even elements (shifted up) and
+ * the odd ones (masked), against a copy of x permuted the same way per 32 floats (xe). Saves the
+ * widening shuffles of load16.
+ */
+A512_INLINE void row512_bf16_1(const uint16_t *w, const float *xe, const float *x, int k32, int kfull, float *o) {
+    const __m512i hi = _mm512_set1_epi32((int) 0xFFFF0000u);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int p = 0;
+    for (; p + 64 <= k32; p += 64) {
+        __m512i v0 = _mm512_loadu_si512((const void *) (w + p));
+        __m512i v1 = _mm512_loadu_si512((const void *) (w + p + 32));
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_load_ps(xe + p), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_load_ps(xe + p + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_load_ps(xe + p + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), _mm512_load_ps(xe + p + 48), a3);
+    }
+    for (; p < k32; p += 32) {
+        __m512i v0 = _mm512_loadu_si512((const void *) (w + p));
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_load_ps(xe + p), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_load_ps(xe + p + 16), a1);
+    }
+    for (; p < kfull; p += 16) a0 = _mm512_fmadd_ps(load16(DT_BF16, w, (size_t) p), _mm512_loadu_ps(x + p), a0);
+    o[0] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* the caller adds the K tail from k & ~15 */
+static A512 void matmul_avx512_small(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                     int i1, float *out) {
+    int kfull = k & ~15;
+    int nt = i1 - i0;
+    const float *xp = x + (size_t) i0 * k;
+    float *op = out + (size_t) i0 * m;
+    int k32 = k & ~31;
+    float *xe = dtype == DT_BF16 && nt == 1 && k32 > 0 ? scratch(1, (size_t) k32) : NULL;
+    if (xe) {
+        /* per 32 floats: the even ones, then the odd ones */
+        const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for (int p = 0; p < k32; p += 32) {
+            __m512 lo = _mm512_loadu_ps(xp + p), hi = _mm512_loadu_ps(xp + p + 16);
+            _mm512_store_ps(xe + p, _mm512_permutex2var_ps(lo, ev, hi));
+            _mm512_store_ps(xe + p + 16, _mm512_permutex2var_ps(lo, od, hi));
+        }
+        for (int j = j0; j < j1; j++) row512_bf16_1((const uint16_t *) w + (size_t) j * k, xe, xp, k32, kfull, op + j);
+        return;
+    }
+    for (int j = j0; j < j1; j++) {
+        if (dtype == DT_F32) row512_f32(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+        else if (dtype == DT_BF16) row512_bf16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+        else row512_f16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
+    }
+}
+
+/*
+ * Blocks of 4 to 8 tokens (AVX-512): ROWS_R (3) weight rows at a time, each streamed once over
+ * all of K (rows are contiguous: long sequential streams, no restart every 4 KiB page as with K
+ * slices), prefetched ROWS_PFW bytes ahead, against every token of the block (x interleaved, in
+ * L2): 3·T accumulators, 3 weight loads per 3·T FMAs. The caller adds the K tail from k & ~15.
+ */
+#ifndef ROWS_R
+#define ROWS_R 3
+#endif
+/* software prefetch distance in the weight rows, bytes */
+#ifndef ROWS_PFW
+#define ROWS_PFW 2048
+#endif
+#ifndef ROWS_PF_HINT
+#define ROWS_PF_HINT _MM_HINT_T0
+#endif
+#ifndef ROWS_PFW
+#define ROWS_PFW 0
+#endif
+#ifndef ROWS_PFX
+#define ROWS_PFX 0
+#endif
+#define ROWS_KERNEL(T)                                                                             \
+    A512_INLINE void rowsx##T(int dtype, const void *w, size_t row, int nr, const float *x, size_t k, int kfull, \
+                                float *o, size_t m) {                                               \
+        __m512 acc[ROWS_R][T];                                                                      \
+        size_t b[ROWS_R];                                                                           \
+        for (int r = 0; r < ROWS_R; r++) {                                                          \
+            b[r] = (row + (r < nr ? r : 0)) * k;                                                    \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();                            \
+        }                                                                                           \
+        for (int p = 0; p < kfull; p += 16) {                                                       \
+            __m512 wv[ROWS_R];                                                                      \
+            for (int r = 0; r < ROWS_R; r++) wv[r] = load16(dtype, w, b[r] + p);                    \
+            if (ROWS_PFW > 0)                                                                       \
+                for (int r = 0; r < ROWS_R; r++)                                                    \
+                    _mm_prefetch((const char *) w + (b[r] + p) * (dtype == DT_F32 ? 4 : 2) + ROWS_PFW, ROWS_PF_HINT); \
+            if (ROWS_PFW) for (int r = 0; r < ROWS_R; r++)                                          \
+                _mm_prefetch((const char *) w + (b[r] + p) * (dtype == DT_F32 ? 4 : 2) + ROWS_PFW, ROWS_PF_HINT); \
+            if (ROWS_PFX) for (int t = 0; t < T; t++) _mm_prefetch((const char *) (x + t * k + p) + ROWS_PFX, _MM_HINT_T0); \
+            for (int t = 0; t < T; t++) {                                                           \
+                __m512 xv = _mm512_load_ps(x + (size_t) p * T + 16 * t);                           \
+                for (int r = 0; r < ROWS_R; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]); \
+            }                                                                                       \
+        }                                                                                           \
+        for (int t = 0; t < T; t++)                                                                 \
+            for (int r = 0; r < nr; r++) o[t * m + r] = _mm512_reduce_add_ps(acc[r][t]);            \
+    }
+ROWS_KERNEL(4)
+ROWS_KERNEL(5)
+ROWS_KERNEL(6)
+ROWS_KERNEL(7)
+ROWS_KERNEL(8)
+
+/*
+ * 4 to 8 tokens: i1 - i0 in [4, 8]. The block's x is first interleaved per 16 floats (xi[p/16][t][16]):
+ * rows of x 4·K bytes apart would all map onto the same L1 sets, and one sequential stream suits
+ * the prefetchers better than eight.
+ */
+static A512 void matmul_avx512_rows(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
+                                    int i1, float *out) {
+    int kfull = k & ~15;
+    int nt = i1 - i0;
+    float *xi = scratch(1, (size_t) nt * kfull);
+    if (!xi) {
+        matmul_base_upto(dtype, x, k, kfull, w, m, j0, j1, i0, i1, out); /* the caller adds the K tail */
+        return;
+    }
+    for (int p = 0; p < kfull; p += 16)
+        for (int t = 0; t < nt; t++) _mm512_store_ps(xi + (size_t) p * nt + 16 * t, _mm512_loadu_ps(x + (size_t) (i0 + t) * k + p));
+    const float *xp = xi;
+    for (int j = j0; j < j1; j += ROWS_R) {
+        int nr = j1 - j < ROWS_R ? j1 - j : ROWS_R;
+        float *op = out + (size_t) i0 * m + j;
+        switch (nt) {
+            case 8: rowsx8(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 7: rowsx7(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 6: rowsx6(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            case 5: rowsx5(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+            default: rowsx4(dtype, w, (size_t) j, nr, xp, (size_t) k, kfull, op, (size_t) m); break;
+        }
+    }
 }
 
 /* AVX-512 VNNI int8: as kv8xT with 64 bytes per step */
@@ -860,6 +1371,16 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
         }
     }
     return JNI_VERSION_1_8;
+}
+
+/*
+ * The library is unloaded when the host bundle's class loader goes away (a refresh). Threads that
+ * outlive it may still hold scratch buffers: delete the key so that their exit does not call a
+ * destructor in unmapped code (their buffers leak instead).
+ */
+JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
+    (void) vm; (void) reserved;
+    scratch_release();
 }
 
 JNIEXPORT jint JNIFN(level)(JNIEnv *env, jclass cls) {

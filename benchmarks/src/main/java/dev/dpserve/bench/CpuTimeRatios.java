@@ -21,7 +21,8 @@ import java.util.List;
  * and the ratio is taken within the repeat; the table gives medians over the repeats. Not JMH:
  * a complement to {@link MachineLimitsBench} / {@link GemmBench} for a loaded machine.
  * Usage: {@code java --add-modules jdk.incubator.vector -Djava.library.path=... -cp benchmarks.jar
- * dev.dpserve.bench.CpuTimeRatios [repeats]}.
+ * dev.dpserve.bench.CpuTimeRatios [repeats [backends [dtypes [batches]]]]}, the lists comma-separated
+ * (default: native,vector F32,BF16,I8 1,8,64,256).
  */
 public final class CpuTimeRatios {
 
@@ -33,6 +34,9 @@ public final class CpuTimeRatios {
 
     public static void main(String[] args) {
         int repeats = args.length > 0 ? Integer.parseInt(args[0]) : 7;
+        List<String> backends = List.of((args.length > 1 ? args[1] : "native,vector").split(","));
+        List<DType> types = Arrays.stream((args.length > 2 ? args[2] : "F32,BF16,I8").split(",")).map(DType::valueOf).toList();
+        int[] batches = Arrays.stream((args.length > 3 ? args[3] : "1,8,64,256").split(",")).mapToInt(Integer::parseInt).toArray();
         MachineProbe.requireNative();
         System.out.println("native code path: " + MachineProbe.nativeLevel() + "; one thread; thread CPU time; medians of "
                 + repeats + " repeats");
@@ -42,11 +46,12 @@ public final class CpuTimeRatios {
         try (Arena arena = Arena.ofShared();
              NativeKernelBackend nat = new NativeKernelBackend(1);
              VectorKernelBackend vec = new VectorKernelBackend(1)) {
-            for (DType type : List.of(DType.F32, DType.BF16, DType.I8)) {
+            for (DType type : types) {
                 Tensor[] w = GemmBench.weights(arena, type);
                 for (KernelBackend b : List.of(nat, vec)) {
+                    if (!backends.contains(b.name())) continue;
                     if (!b.supports(type == DType.I8 ? KernelBackend.Op.MATMUL_INT8 : KernelBackend.Op.MATMUL, type)) continue;
-                    for (int batch : new int[] {1, 8, 64, 256}) run(b, type, w, batch, repeats);
+                    for (int batch : batches) run(b, type, w, batch, repeats);
                 }
             }
         }

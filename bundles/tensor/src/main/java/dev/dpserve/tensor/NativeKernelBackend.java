@@ -25,7 +25,9 @@ import org.osgi.service.component.annotations.Deactivate;
  * the fragment (or on another platform) it logs one line and registers nothing.
  *
  * <p>Threading: GEMMs are split on the Java side into blocks of weight rows × up to
- * {@value #BATCH_TILE} tokens, one JNI call per block, over a pool of
+ * {@value #BATCH_TILE} tokens ({@value #PACKED_TILE} for float weights at
+ * {@value #PACKED_MIN_TOKENS}+ tokens on AVX-512, where the kernel reads each weight byte from
+ * memory once per block), one JNI call per block, over a pool of
  * {@code availableProcessors} threads (the caller works too). The element-wise ops run on the
  * calling thread. Activations are pinned with {@code GetPrimitiveArrayCritical}; weights are read
  * at their native address (memory-mapped checkpoints are never copied). A weight backed by a heap
@@ -41,6 +43,15 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
 
     /** Tokens per GEMM block: a block's activations (64 × a 512-float K slice) stay in L2. */
     static final int BATCH_TILE = 64;
+    /**
+     * Tokens per GEMM block for the packed AVX-512 float kernel (blocks of at least
+     * {@value #PACKED_MIN_TOKENS}): each weight byte is read from memory once per block, and the
+     * block's activations (transposed, 256 tokens × a 512-float K slice) stay in L2.
+     */
+    static final int PACKED_TILE = 256;
+    static final int PACKED_MIN_TOKENS = 9;
+    /** Few row chunks for the packed kernel: each repacks its block's activations. */
+    private static final int PACKED_TASKS_PER_THREAD = 2;
     private static final long PARALLEL_MIN_WORK = 1L << 17;
     private static final int MIN_ROWS_PER_TASK = 16;
     private static final int TASKS_PER_THREAD = 4;
@@ -142,9 +153,13 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
             case BF16 -> NativeKernels.DT_BF16;
             default -> NativeKernels.DT_F16;
         };
+        // AVX-512: blocks of PACKED_MIN_TOKENS or more tokens take the packed kernel, which reads each
+        // weight byte from memory once per block: give it all tokens (up to PACKED_TILE) and few row chunks
+        boolean packed = n >= PACKED_MIN_TOKENS && NativeKernels.level() >= NativeKernels.LEVEL_AVX512;
         try (Weights weights = Weights.of(w.data())) {
             long addr = weights.address;
-            gemm(n, m, k, (j0, j1, i0, i1) -> NativeKernels.matmul(dtype, x, xOff, k, addr, m, j0, j1, i0, i1, out, outOff));
+            gemm(n, m, k, packed ? PACKED_TILE : BATCH_TILE, packed ? PACKED_TASKS_PER_THREAD : TASKS_PER_THREAD,
+                    (j0, j1, i0, i1) -> NativeKernels.matmul(dtype, x, xOff, k, addr, m, j0, j1, i0, i1, out, outOff));
         }
     }
 
@@ -167,7 +182,7 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
         if (n == 0 || m == 0) return;
         try (Weights weights = Weights.of(w.data())) {
             long addr = weights.address;
-            gemm(n, m, k, (j0, j1, i0, i1) -> NativeKernels.matmulInt8(q, qOff, k, addr, m, j0, j1, i0, i1,
+            gemm(n, m, k, BATCH_TILE, TASKS_PER_THREAD, (j0, j1, i0, i1) -> NativeKernels.matmulInt8(q, qOff, k, addr, m, j0, j1, i0, i1,
                     rowScale, accBias, colScale, out, outOff));
         }
     }
@@ -239,25 +254,25 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
         void run(int j0, int j1, int i0, int i1);
     }
 
-    /** Splits an (n tokens × m rows × k) GEMM into blocks over the pool. */
-    private void gemm(int n, int m, int k, Block block) {
+    /** Splits an (n tokens × m rows × k) GEMM into blocks of up to {@code tile} tokens over the pool. */
+    private void gemm(int n, int m, int k, int tile, int tasksPerThread, Block block) {
         ExecutorService p = pool;
         int t = threads;
         if (p == null || t == 1 || (long) n * m * k < PARALLEL_MIN_WORK) {
-            for (int i0 = 0; i0 < n; i0 += BATCH_TILE) block.run(0, m, i0, Math.min(n, i0 + BATCH_TILE));
+            for (int i0 = 0; i0 < n; i0 += tile) block.run(0, m, i0, Math.min(n, i0 + tile));
             return;
         }
-        int batchTiles = ceilDiv(n, BATCH_TILE);
-        int rowChunks = Math.clamp(ceilDiv(t * TASKS_PER_THREAD, batchTiles), 1, Math.max(1, m / MIN_ROWS_PER_TASK));
+        int batchTiles = ceilDiv(n, tile);
+        int rowChunks = Math.clamp(ceilDiv(t * tasksPerThread, batchTiles), 1, Math.max(1, m / MIN_ROWS_PER_TASK));
         // batch-tile-major so that concurrent blocks share the activation tile in cache; chunk
         // boundaries on multiples of 4 rows (the kernels' register block)
         Tasks.run(p, t, batchTiles * rowChunks, task -> {
-            int tile = task / rowChunks;
+            int bt = task / rowChunks;
             int chunk = task % rowChunks;
             int j0 = chunk == 0 ? 0 : (int) ((long) m * chunk / rowChunks) & ~3;
             int j1 = chunk == rowChunks - 1 ? m : (int) ((long) m * (chunk + 1) / rowChunks) & ~3;
-            int i0 = tile * BATCH_TILE;
-            if (j1 > j0) block.run(j0, j1, i0, Math.min(n, i0 + BATCH_TILE));
+            int i0 = bt * tile;
+            if (j1 > j0) block.run(j0, j1, i0, Math.min(n, i0 + tile));
         });
     }
 

@@ -18,7 +18,8 @@ package dev.dpserve.tensor;
  * hot-install itest is to come.
  *
  * <p>Activations are pinned with {@code GetPrimitiveArrayCritical} for the length of one block of
- * work (well under a millisecond at decode sizes, a few milliseconds for a 64-token prefill block);
+ * work (well under a millisecond at decode sizes; for a prefill block of up to 256 tokens, the
+ * block's share of one weight matrix: about 20 ms for 256 tokens × half of a 4096×4096 F32 weight);
  * with a GC that uses the GC locker (Parallel GC, as {@code bin/dpserve} runs) a collection waits
  * for that long.
  */

@@ -105,13 +105,18 @@ class NativeKernelBackendTest {
         NativeKernels.forceLevel(level);
         SplittableRandom rnd = new SplittableRandom(7 + level);
         try (Arena arena = Arena.ofShared(); NativeKernelBackend b = new NativeKernelBackend(threads)) {
-            for (int n : new int[] {1, 2, 3, 4, 5, 7, 70}) {
+            for (int n : new int[] {1, 2, 3, 4, 5, 7, 8, 50, 70}) {
                 for (int k : new int[] {1, 7, 9, 33, 520, 1030}) {
                     for (int m : new int[] {1, 5, 130}) {
                         checkMatmul(b, rnd, type, n, k, m, nativeSegment(arena, (long) m * k * type.byteSize()));
                     }
                 }
             }
+            // decode rows with a 16-float step after the 32-float ones, and a K tail
+            checkMatmul(b, rnd, type, 1, 51, 9, nativeSegment(arena, 9L * 51 * type.byteSize()));
+            checkMatmul(b, rnd, type, 2, 51, 9, nativeSegment(arena, 9L * 51 * type.byteSize()));
+            // more weight rows than the packed kernel takes per pass (one thread: one block of all rows)
+            checkMatmul(b, rnd, type, 10, 20, 4100, nativeSegment(arena, 4100L * 20 * type.byteSize()));
             // large enough to be split over the pool, rows not a multiple of 4
             checkMatmul(b, rnd, type, 9, 300, 301, nativeSegment(arena, 301L * 300 * type.byteSize()));
             checkMatmul(b, rnd, type, 130, 64, 70, nativeSegment(arena, 70L * 64 * type.byteSize()));
