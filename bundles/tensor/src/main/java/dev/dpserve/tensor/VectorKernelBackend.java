@@ -51,6 +51,8 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
     private static final int LANES = FS.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+    /** From this many tokens on, matmul runs {@link VectorGemm} (outer products) instead of dot products. */
+    static final int GEMM_MIN_BATCH = 16;
     /** Activation rows per batch tile. */
     static final int BATCH_TILE = 64;
     /** Calls with fewer multiply-adds run on the calling thread: a hand-off costs ~10-50 µs. */
@@ -122,6 +124,13 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
         MemorySegment data = w.data();
         ExecutorService p = pool;
         int t = threads;
+        if (n >= GEMM_MIN_BATCH) {
+            // outer-product kernel for all but the last m mod MR rows, which take the dot-product path
+            VectorGemm.matmul(p, t, type, x, xOff, n, k, data, m, out, outOff);
+            int full = VectorGemm.fullRows(m);
+            if (full < m) rows(type, x, xOff, k, data, m, out, outOff, full, m, 0, n);
+            return;
+        }
         if (p == null || t == 1 || (long) n * m * k < PARALLEL_MIN_WORK) {
             rows(type, x, xOff, k, data, m, out, outOff, 0, m, 0, n);
             return;
