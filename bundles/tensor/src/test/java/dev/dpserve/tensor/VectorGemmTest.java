@@ -15,11 +15,11 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The vector backend's batched matmul path ({@link VectorGemm}, batches of
- * {@value VectorKernelBackend#GEMM_MIN_BATCH}+ tokens) at shapes that cross its blocks: several
- * token panels and chunks with a partial last one, row blocks with a remainder that is not a
- * multiple of the micro-tile, column blocks with a short last one — against a naive
- * double-precision matmul.
+ * The vector backend's batched matmul paths ({@link VectorGemm}: pair kernels for small batches,
+ * outer products for larger ones, dot products below the crossover) at shapes that cross their
+ * blocks: several token panels and chunks with a partial last one, row blocks with a remainder
+ * that is not a multiple of the micro-tile, column blocks with a short last one, odd K — against
+ * a naive double-precision matmul.
  */
 class VectorGemmTest {
 
@@ -32,6 +32,7 @@ class VectorGemmTest {
         SplittableRandom rnd = new SplittableRandom(7);
         try (Arena arena = Arena.ofShared(); VectorKernelBackend backend = new VectorKernelBackend(threads)) {
             int[][] shapes = {
+                {2, 9, 20}, {4, 7, 9}, {5, 600, 17}, {8, 1100, 33}, {8, 1, 8}, {9, 513, 25}, {12, 2, 13}, {16, 3, 12},
                 {16, 1, 6}, {16, 5, 7}, {17, 33, 12}, {31, 130, 5}, {40, 600, 53}, {64, 513, 49},
                 {100, 1100, 97}, {257, 64, 13}, {300, 520, 60}, {513, 9, 6},
             };
