@@ -141,22 +141,6 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
             if (full < m) rows(type, x, xOff, k, data, m, out, outOff, full, m, 0, n);
             return;
         }
-        if (n == 1 && type == DType.BF16) {
-            // one token, BF16: two weights per int lane, against x split into even and odd columns once
-            float[] xs = evenOdd(x, xOff, k);
-            if (p == null || t == 1 || (long) m * k < PARALLEL_MIN_WORK) {
-                for (int j = 0; j < m; j++) out[outOff + j] = gemvBf16(xs, x, xOff, k, data, (long) j * k * 2);
-                return;
-            }
-            int chunks = Math.clamp(t * TASKS_PER_THREAD, 1, Math.max(1, m / MIN_ROWS_PER_TASK));
-            Tasks.run(p, t, chunks, chunk -> {
-                int j1 = (int) ((long) m * (chunk + 1) / chunks);
-                for (int j = (int) ((long) m * chunk / chunks); j < j1; j++) {
-                    out[outOff + j] = gemvBf16(xs, x, xOff, k, data, (long) j * k * 2);
-                }
-            });
-            return;
-        }
         if (p == null || t == 1 || (long) n * m * k < PARALLEL_MIN_WORK) {
             rows(type, x, xOff, k, data, m, out, outOff, 0, m, 0, n);
             return;
@@ -291,55 +275,6 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
                 for (int r = 0; r < 4; r++) out[oo + r * m + c] += x[xo + r * k + p] * wk;
             }
         }
-    }
-
-    /** The caller's even/odd split of one activation row (BF16 GEMV). */
-    private static final ThreadLocal<float[]> EVEN_ODD = new ThreadLocal<>();
-
-    /** x[xo, xo + k) regrouped per block of 2·LANES columns: the LANES even columns, then the LANES odd ones (tail left out). */
-    private static float[] evenOdd(float[] x, int xo, int k) {
-        float[] xs = EVEN_ODD.get();
-        if (xs == null || xs.length < k) {
-            xs = new float[Math.max(k, 1024)];
-            EVEN_ODD.set(xs);
-        }
-        int blocks = k / (2 * LANES);
-        for (int b = 0; b < blocks; b++) {
-            int base = b * 2 * LANES;
-            for (int i = 0; i < LANES; i++) {
-                xs[base + i] = x[xo + base + 2 * i];
-                xs[base + LANES + i] = x[xo + base + 2 * i + 1];
-            }
-        }
-        return xs;
-    }
-
-    /**
-     * x · one BF16 weight row at byte offset wo: 2·LANES weights are read as LANES ints, whose
-     * (int &lt;&lt; 16) are the even columns and (int &amp; 0xFFFF0000) the odd ones (two vector ops
-     * per 2·LANES weights instead of a widening conversion per LANES), against xs from
-     * {@link #evenOdd}; four accumulators.
-     */
-    private static float gemvBf16(float[] xs, float[] x, int xo, int k, MemorySegment w, long wo) {
-        FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-        int p = 0;
-        for (int bound = k - 4 * LANES; p <= bound; p += 4 * LANES) {
-            long o = wo + 2L * p;
-            IntVector v0 = IntVector.fromMemorySegment(IS, w, o, LE);
-            IntVector v1 = IntVector.fromMemorySegment(IS, w, o + 4L * LANES, LE);
-            a0 = v0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(FS, xs, p), a0);
-            a1 = v0.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(FS, xs, p + LANES), a1);
-            a2 = v1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(FS, xs, p + 2 * LANES), a2);
-            a3 = v1.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(FS, xs, p + 3 * LANES), a3);
-        }
-        for (int bound = k - 2 * LANES; p <= bound; p += 2 * LANES) {
-            IntVector v0 = IntVector.fromMemorySegment(IS, w, wo + 2L * p, LE);
-            a0 = v0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(FS, xs, p), a0);
-            a1 = v0.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(FS, xs, p + LANES), a1);
-        }
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
-        for (; p < k; p++) s += x[xo + p] * MatmulArgs.weight(DType.BF16, w, wo / 2 + p);
-        return s;
     }
 
     /** Weights of four rows widened to F32 per chunk of {@value #HALF_CHUNK} columns, per thread. */
