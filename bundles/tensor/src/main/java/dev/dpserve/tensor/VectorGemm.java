@@ -73,6 +73,8 @@ final class VectorGemm {
     /** Weight rows per pair micro-tile with one and with two vectors of tokens (both divide MC). */
     private static final int PAIR_MR1 = 8;
     private static final int PAIR_MR2 = 8;
+    /** Calls with fewer multiply-adds run on the calling thread: a hand-off costs ~10-50 µs. */
+    private static final long PARALLEL_MIN_WORK = 1L << 16;
     /** Row-range tasks per thread (dynamic balance on a shared machine). */
     private static final int TASKS_PER_THREAD = 4;
 
@@ -106,7 +108,7 @@ final class VectorGemm {
                        MemorySegment w, int m, float[] out, int outOff) {
         int rows = fullRows(type, m, n);
         if (rows == 0 || n == 0) return;
-        boolean parallel = pool != null && threads > 1;
+        boolean parallel = pool != null && threads > 1 && (long) n * rows * k >= PARALLEL_MIN_WORK;
         if (pairs(type, n)) {
             matmulPairs(pool, threads, parallel, type, x, xOff, n, k, w, m, out, outOff, rows);
             return;
