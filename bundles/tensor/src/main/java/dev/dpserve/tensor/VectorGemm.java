@@ -23,7 +23,7 @@ import jdk.incubator.vector.VectorSpecies;
  * vectors, broadcasts one weight element per row (widened from BF16/F16 on the way) and issues
  * {@value #MR}·{@value #NR} FMAs, so it is bound by FMA throughput rather than loads, and needs no
  * horizontal sums. The weights are read straight from their segment, each element once per call
- * (per chunk of {@value #NC} tokens); only the small activation panels are copied.
+ * (per chunk of {@link #NC} tokens); only the small activation panels are copied.
  *
  * <p>Blocking: a task owns a range of weight rows (a multiple of {@value #MR}); per block of
  * {@value #MC} rows the partial sums live in a per-thread buffer ({@code [row][token]}) that is
@@ -31,7 +31,7 @@ import jdk.incubator.vector.VectorSpecies;
  * block is done. The caller handles the last rows that do not fill a micro-tile (see
  * {@link #fullRows}).
  *
- * <p>Small batches (up to {@value #PAIR_MAX_BATCH} tokens, F32 and BF16) would leave most lanes
+ * <p>Small batches (up to {@link #PAIR_MAX_BATCH} tokens, F32 and BF16) would leave most lanes
  * of a token vector empty, so they use pair kernels instead: a vector holds (x[t][k], x[t][k+1])
  * for LANES/2 tokens, one 64-bit broadcast carries (W[j][k], W[j][k+1]), and the two lanes of a
  * token are added at the end. Every lane does useful work from 8 tokens on (AVX-512).
