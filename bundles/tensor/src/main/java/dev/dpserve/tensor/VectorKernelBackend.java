@@ -51,6 +51,18 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
     private static final int LANES = FS.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+    /**
+     * Whether a matmul of n tokens runs {@link VectorGemm} (outer products) rather than the dot
+     * products below: measured crossovers on Zen 5 (below them both are memory-bound and equal or
+     * the dot products win); F16 has no pair kernels, so it switches past them.
+     */
+    static boolean outerProducts(DType type, int n) {
+        return switch (type) {
+            case F32 -> n >= 5;
+            case BF16 -> n >= 4;
+            default -> n > VectorGemm.PAIR_MAX_BATCH;
+        };
+    }
     /** Activation rows per batch tile. */
     static final int BATCH_TILE = 64;
     /** Calls with fewer multiply-adds run on the calling thread: a hand-off costs ~10-50 µs. */
@@ -122,6 +134,13 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
         MemorySegment data = w.data();
         ExecutorService p = pool;
         int t = threads;
+        if (outerProducts(type, n)) {
+            // outer-product kernel for all but the last m mod MR rows, which take the dot-product path
+            VectorGemm.matmul(p, t, type, x, xOff, n, k, data, m, out, outOff);
+            int full = VectorGemm.fullRows(type, m, n);
+            if (full < m) rows(type, x, xOff, k, data, m, out, outOff, full, m, 0, n);
+            return;
+        }
         if (p == null || t == 1 || (long) n * m * k < PARALLEL_MIN_WORK) {
             rows(type, x, xOff, k, data, m, out, outOff, 0, m, 0, n);
             return;
