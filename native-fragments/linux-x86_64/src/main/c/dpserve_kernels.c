@@ -4,7 +4,8 @@
  *
  * The library is compiled for the x86-64 baseline; the hot loops also exist compiled for
  * AVX2+FMA, AVX-VNNI (int8) and AVX-512 (float GEMM by block size: decode rows for 1-3 tokens,
- * whole streamed rows for 4-8, the packed outer-product kernel from 9; int8 with VNNI) through
+ * whole streamed rows for 4-8, the packed outer-product kernel from 9; int8 with VNNI, packed
+ * the same way from 9 tokens) through
  * target attributes, chosen once at load time with
  * __builtin_cpu_supports. Never built with -march=native.
  *
@@ -1172,10 +1173,13 @@ typedef int32_t __attribute__((may_alias, aligned(1))) i32u_t;
         __m512i xv[TV];                                                                             \
         for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const void *) (xt + (size_t) (Q) * PK_TB + 16 * v)); \
         for (int r = 0; r < PK_R; r++) {                                                            \
-            __m512i b = _mm512_set1_epi32(*(const i32u_t *) (wb + r * ws + 4 * (size_t) (Q)));       \
-            for (int v = 0; v < TV; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], xv[v], b);      \
+            const i32u_t *wq = (const i32u_t *) (wb + r * ws + 4 * (size_t) (Q));                   \
+            for (int v = 0; v < TV; v++) PK8_DPB(acc[r][v], xv[v], wq);                             \
         }                                                                                           \
     }
+
+/* acc += dpbusd(x (unsigned), row r's 4 signed bytes in every lane) */
+#define PK8_DPB(ACC, XV, WQ) ((ACC) = _mm512_dpbusd_epi32((ACC), (XV), _mm512_set1_epi32(*(WQ))))
 
 /* acc[r][v] over kq quads: row r's quad q is the int32 at wb + r*ws + 4q; xt 32 tokens x 4 bytes per quad */
 #define PK8_UKERNEL(TV)                                                                             \
@@ -1299,10 +1303,28 @@ static A512 int matmul_i8_avx512_packed_rows(const int8_t *x, int k, const int8_
             }
         }
     }
+    /* write-out: tiles of 16 rows x 16 tokens transposed in registers (no K tail), the rest scalar */
+    int ntv = nt & ~15;
+    int rv = k4 == k ? rows & ~15 : 0;
+    for (int t0 = 0; t0 < ntv; t0 += 16) {
+        for (int r0 = 0; r0 < rv; r0 += 16) {
+            __m512 v[16];
+            for (int u = 0; u < 16; u++) v[u] = _mm512_castsi512_ps(_mm512_load_si512((const void *) (ct + (size_t) (r0 + u) * ldc + t0)));
+            transpose16(v);
+            __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *) (wsum + r0)), 7);
+            if (bias) corr = _mm512_sub_epi32(corr, _mm512_loadu_si512((const void *) (bias + j0 + r0)));
+            __m512 cs = _mm512_loadu_ps(colScale + j0 + r0);
+            for (int u = 0; u < 16; u++) {
+                __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_castps_si512(v[u]), corr));
+                if (rowScale) f = _mm512_mul_ps(f, _mm512_set1_ps(rowScale[i0 + t0 + u]));
+                _mm512_storeu_ps(out + (size_t) (i0 + t0 + u) * m + j0 + r0, _mm512_mul_ps(f, cs));
+            }
+        }
+    }
     for (int t = 0; t < nt; t++) {
         const int8_t *xr = x + (size_t) (i0 + t) * k;
         float *o = out + (size_t) (i0 + t) * m + j0;
-        for (int r = 0; r < rows; r++) {
+        for (int r = t < ntv ? rv : 0; r < rows; r++) {
             int32_t acc = ct[(size_t) r * ldc + t] - wsum[r] * 128;
             if (k4 < k) acc += dot_i8_tail(xr, w + (size_t) (j0 + r) * k, k4, k);
             if (bias) acc += bias[j0 + r];
