@@ -4,7 +4,8 @@
  *
  * The library is compiled for the x86-64 baseline; the hot loops also exist compiled for
  * AVX2+FMA, AVX-VNNI (int8) and AVX-512 (float GEMM by block size: decode rows for 1-3 tokens,
- * whole streamed rows for 4-8, the packed outer-product kernel from 9; int8 with VNNI) through
+ * whole streamed rows for 4-8, the packed outer-product kernel from 9; int8 with VNNI, packed
+ * the same way from 9 tokens) through
  * target attributes, chosen once at load time with
  * __builtin_cpu_supports. Never built with -march=native.
  *
@@ -1147,6 +1148,207 @@ static A512 void matmul_i8_avx512(const int8_t *q, int k, const int8_t *w, int m
     MATMUL_I8_BODY(64, kz8x1, kz8x3)
 }
 
+/*
+ * Batched int8 GEMM, AVX-512 VNNI, packed (blocks of PK_MIN_TOKENS tokens or more): the integer
+ * analogue of matmul_avx512_packed. The tokens sit in the lanes: the activations of a K slice are
+ * packed per 4 columns as [k/4][32 tokens][4 bytes], made unsigned by x ^ 0x80; each weight row's 4
+ * consecutive int8 are broadcast as one 32-bit value straight from the row (a last block of fewer
+ * than PK_R rows is copied into a zero-padded buffer), and vpdpbusd accumulates 12 rows x 32 tokens
+ * in 24 int32 accumulators. The 128 * sum(w) of each row (the cost of the unsigned activations)
+ * is summed once per call with vpdpbusd against ones while the row block is in cache, and
+ * subtracted at the end; the last k % 4 columns are added in scalar code. Exact for all int8
+ * inputs (int32 arithmetic, as the other int8 paths). Loops and prefetching as the float kernel.
+ */
+#ifndef PK8_KC
+#define PK8_KC 2048 /* bytes of K per slice, a multiple of 64: 32 tokens x PK8_KC bytes per token block in L2 */
+#endif
+#ifndef PK8_PF_CUR
+#define PK8_PF_CUR 256
+#endif
+
+typedef int32_t __attribute__((may_alias, aligned(1))) i32u_t;
+
+#define PK8_STEP(TV, Q)                                                                             \
+    {                                                                                               \
+        __m512i xv[TV];                                                                             \
+        for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const void *) (xt + (size_t) (Q) * PK_TB + 16 * v)); \
+        for (int r = 0; r < PK_R; r++) {                                                            \
+            const i32u_t *wq = (const i32u_t *) (wb + r * ws + 4 * (size_t) (Q));                   \
+            for (int v = 0; v < TV; v++) PK8_DPB(acc[r][v], xv[v], wq);                             \
+        }                                                                                           \
+    }
+
+/* acc += dpbusd(x (unsigned), row r's 4 signed bytes in every lane) */
+#define PK8_DPB(ACC, XV, WQ) ((ACC) = _mm512_dpbusd_epi32((ACC), (XV), _mm512_set1_epi32(*(WQ))))
+
+/* acc[r][v] over kq quads: row r's quad q is the int32 at wb + r*ws + 4q; xt 32 tokens x 4 bytes per quad */
+#define PK8_UKERNEL(TV)                                                                             \
+    A512_INLINE void pk8_uk##TV(const int8_t *wb, size_t ws, const int32_t *xt, int kq, int32_t *ct, size_t ldc, \
+                                int add, const char *pf, size_t pfs) {                              \
+        __m512i acc[PK_R][TV];                                                                      \
+        for (int r = 0; r < PK_R; r++) {                                                            \
+            if (add) _mm_prefetch((const char *) (ct + r * ldc), _MM_HINT_T0);                      \
+            for (int v = 1; add && v < TV; v++) _mm_prefetch((const char *) (ct + r * ldc + 16 * v), _MM_HINT_T0); \
+            for (int v = 0; v < TV; v++) acc[r][v] = _mm512_setzero_si512();                        \
+        }                                                                                           \
+        int q = 0;                                                                                  \
+        if (pf) {                                                                                   \
+            for (; q + 16 <= kq; q += 16) {                                                         \
+                for (int r = 0; r < PK_R; r++) _mm_prefetch(pf + r * pfs + (size_t) q * 4, PK_PF_HINT); \
+                if (PK8_PF_CUR)                                                                     \
+                    for (int r = 0; r < PK_R; r++) _mm_prefetch((const char *) (wb + r * ws + 4 * (size_t) q + PK8_PF_CUR), _MM_HINT_T0); \
+                _Pragma("GCC unroll 16")                                                            \
+                for (int qq = q; qq < q + 16; qq++) PK8_STEP(TV, qq)                                \
+            }                                                                                       \
+        }                                                                                           \
+        _Pragma("GCC unroll 2")                                                                     \
+        for (; q < kq; q++) PK8_STEP(TV, q)                                                         \
+        for (int r = 0; r < PK_R; r++)                                                              \
+            for (int v = 0; v < TV; v++) {                                                          \
+                int32_t *c = ct + r * ldc + 16 * v;                                                 \
+                _mm512_store_si512((void *) c, add ? _mm512_add_epi32(_mm512_load_si512((const void *) c), acc[r][v]) : acc[r][v]); \
+            }                                                                                       \
+    }
+PK8_UKERNEL(1)
+PK8_UKERNEL(2)
+
+/* xt[b][q][tt] = the 4 bytes of token i0+32b+tt at columns kb+4q.. , each ^ 0x80; zero past the last token */
+A512_INLINE void pk8_pack_x(const int8_t *x, int k, int i0, int nt, int nb, int kb, int kq, int32_t *xt) {
+    const __m512i flip = _mm512_set1_epi8((char) 0x80);
+    int kv = kq & ~15;
+    for (int b = 0; b < nb; b++) {
+        int32_t *d = xt + (size_t) b * (PK8_KC / 4) * PK_TB;
+        for (int h = 0; h < PK_TB; h += 16) {
+            int t0 = b * PK_TB + h;
+            int valid = nt - t0 < 16 ? (nt - t0 > 0 ? nt - t0 : 0) : 16;
+            for (int q = 0; q < kv; q += 16) {
+                __m512 r[16];
+                for (int tt = 0; tt < 16; tt++)
+                    r[tt] = tt < valid ? _mm512_castsi512_ps(_mm512_xor_si512(
+                            _mm512_loadu_si512((const void *) (x + (size_t) (i0 + t0 + tt) * k + kb + 4 * q)), flip))
+                                       : _mm512_setzero_ps();
+                transpose16(r);
+                for (int u = 0; u < 16; u++) _mm512_store_si512((void *) (d + (size_t) (q + u) * PK_TB + h), _mm512_castps_si512(r[u]));
+            }
+            for (int tt = 0; tt < 16; tt++) {
+                const int8_t *s = x + (size_t) (i0 + t0 + tt) * k + kb;
+                for (int q = kv; q < kq; q++)
+                    d[(size_t) q * PK_TB + h + tt] = tt < valid ? (int32_t) ((uint32_t) *(const i32u_t *) (s + 4 * q) ^ 0x80808080u) : 0;
+            }
+        }
+    }
+}
+
+/* wsum[r] += sum of row r's bytes [0, n) for r < nr (rows ws bytes apart) */
+A512_INLINE void pk8_wsum(const int8_t *wr, size_t ws, int nr, int n, int32_t *wsum) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int r = 0; r < nr; r++) {
+        const int8_t *s = wr + r * ws;
+        __m512i a = _mm512_setzero_si512();
+        int p = 0;
+        for (; p + 64 <= n; p += 64) a = _mm512_dpbusd_epi32(a, ones, _mm512_loadu_si512((const void *) (s + p)));
+        int32_t t = _mm512_reduce_add_epi32(a);
+        for (; p < n; p++) t += s[p];
+        wsum[r] += t;
+    }
+}
+
+/* returns 0 if scratch memory was not available (nothing written) */
+static A512 int matmul_i8_avx512_packed_rows(const int8_t *x, int k, const int8_t *w, int m, int j0, int j1, int i0,
+                                             int i1, const float *rowScale, const int32_t *bias, const float *colScale,
+                                             float *out) {
+    int nt = i1 - i0;
+    int nb = (nt + PK_TB - 1) / PK_TB;
+    int rows = j1 - j0;
+    int rpad = (rows + PK_R - 1) / PK_R * PK_R;
+    size_t ldc = (size_t) nb * PK_TB;
+    int32_t *ct = (int32_t *) scratch(0, (size_t) rpad * ldc + (size_t) rpad);
+    int32_t *xt = (int32_t *) scratch(1, (size_t) nb * (PK8_KC / 4) * PK_TB);
+    int8_t *wb = (int8_t *) scratch(2, (size_t) PK_R * PK8_KC / 4);
+    if (!ct || !xt || !wb) return 0;
+    int32_t *wsum = ct + (size_t) rpad * ldc;
+    memset(wsum, 0, (size_t) rpad * sizeof(int32_t));
+    int k4 = k & ~3;
+    if (k4 == 0) memset(ct, 0, (size_t) rpad * ldc * sizeof(int32_t));
+    int lastTv = (nt - (nb - 1) * PK_TB + 15) / 16;
+    for (int kb = 0; kb < k4; kb += PK8_KC) {
+        int kc = k4 - kb < PK8_KC ? k4 - kb : PK8_KC;
+        int kq = kc / 4;
+        int add = kb > 0;
+        pk8_pack_x(x, k, i0, nt, nb, kb, kq, xt);
+        for (int r0 = 0; r0 < rows; r0 += PK_R) {
+            int nr = rows - r0 < PK_R ? rows - r0 : PK_R;
+            const int8_t *wr = w + (size_t) (j0 + r0) * k + kb;
+            size_t ws = (size_t) k;
+            pk8_wsum(wr, ws, nr, kc, wsum + r0);
+            if (nr < PK_R) {
+                for (int r = 0; r < PK_R; r++) {
+                    if (r < nr) memcpy(wb + (size_t) r * PK8_KC, wr + (size_t) r * k, (size_t) kc);
+                    else memset(wb + (size_t) r * PK8_KC, 0, (size_t) kc);
+                }
+                wr = wb;
+                ws = PK8_KC;
+            }
+            /* the next block of weights (next rows, else the next K slice), fetched during the first token block */
+            const char *pf = NULL;
+            if (r0 + PK_R + PK_R <= rows) pf = (const char *) (w + (size_t) (j0 + r0 + PK_R) * k + kb);
+            else if (kb + PK8_KC < k4 && rows >= PK_R && k4 - kb - PK8_KC >= PK8_KC) pf = (const char *) (w + (size_t) j0 * k + kb + PK8_KC);
+            int32_t *cr = ct + (size_t) r0 * ldc;
+            for (int b = 0; b < nb; b++) {
+                const int32_t *xb = xt + (size_t) b * (PK8_KC / 4) * PK_TB;
+                const char *pb = b == 0 ? pf : NULL;
+                int32_t *cb = cr + (size_t) b * PK_TB;
+                if ((b == nb - 1 ? lastTv : PK_TV) == 1) pk8_uk1(wr, ws, xb, kq, cb, ldc, add, pb, (size_t) k);
+                else pk8_uk2(wr, ws, xb, kq, cb, ldc, add, pb, (size_t) k);
+            }
+        }
+    }
+    /* write-out: tiles of 16 rows x 16 tokens transposed in registers (no K tail), the rest scalar */
+    int ntv = nt & ~15;
+    int rv = k4 == k ? rows & ~15 : 0;
+    for (int t0 = 0; t0 < ntv; t0 += 16) {
+        for (int r0 = 0; r0 < rv; r0 += 16) {
+            __m512 v[16];
+            for (int u = 0; u < 16; u++) v[u] = _mm512_castsi512_ps(_mm512_load_si512((const void *) (ct + (size_t) (r0 + u) * ldc + t0)));
+            transpose16(v);
+            __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *) (wsum + r0)), 7);
+            if (bias) corr = _mm512_sub_epi32(corr, _mm512_loadu_si512((const void *) (bias + j0 + r0)));
+            __m512 cs = _mm512_loadu_ps(colScale + j0 + r0);
+            for (int u = 0; u < 16; u++) {
+                __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_castps_si512(v[u]), corr));
+                if (rowScale) f = _mm512_mul_ps(f, _mm512_set1_ps(rowScale[i0 + t0 + u]));
+                _mm512_storeu_ps(out + (size_t) (i0 + t0 + u) * m + j0 + r0, _mm512_mul_ps(f, cs));
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        const int8_t *xr = x + (size_t) (i0 + t) * k;
+        float *o = out + (size_t) (i0 + t) * m + j0;
+        for (int r = t < ntv ? rv : 0; r < rows; r++) {
+            int32_t acc = ct[(size_t) r * ldc + t] - wsum[r] * 128;
+            if (k4 < k) acc += dot_i8_tail(xr, w + (size_t) (j0 + r) * k, k4, k);
+            if (bias) acc += bias[j0 + r];
+            float f = (float) acc;
+            if (rowScale) f *= rowScale[i0 + t];
+            o[r] = f * colScale[j0 + r];
+        }
+    }
+    return 1;
+}
+
+static A512 int matmul_i8_avx512_packed(const int8_t *x, int k, const int8_t *w, int m, int j0, int j1, int i0, int i1,
+                                        const float *rowScale, const int32_t *bias, const float *colScale, float *out) {
+    for (int j = j0; j < j1; j += PK_MAX_ROWS) {
+        int je = j1 - j > PK_MAX_ROWS ? j + PK_MAX_ROWS : j1;
+        if (!matmul_i8_avx512_packed_rows(x, k, w, m, j, je, i0, i1, rowScale, bias, colScale, out)) {
+            if (j == j0) return 0;
+            matmul_i8_base(x, k, w, m, j, j1, i0, i1, rowScale, bias, colScale, out);
+            return 1;
+        }
+    }
+    return 1;
+}
+
 /* ---------------------------------------------------------------- element-wise ops (baseline C) */
 
 static void quantize_rows(const float *x, int rows, int k, int8_t *q, float *scale) {
@@ -1419,6 +1621,9 @@ JNIEXPORT void JNIFN(matmulInt8)(JNIEnv *env, jclass cls, jbyteArray qa, jint qO
     if (q && cs && o && (!rsa || rs) && (!ba || b)) {
         const int8_t *w = (const int8_t *) (intptr_t) wAddr;
         if (level >= LEVEL_AVX512 && i1 - i0 <= 3) matmul_i8_avx512_small(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
+        else if (level >= LEVEL_AVX512 && i1 - i0 >= PK_MIN_TOKENS
+                 && matmul_i8_avx512_packed(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff)) {
+        }
         else if (level >= LEVEL_AVX512) matmul_i8_avx512(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
         else if (level >= LEVEL_AVX2_VNNI && has_avxvnni) matmul_i8_vnni(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
         else if (level >= LEVEL_AVX2) matmul_i8_avx2(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);

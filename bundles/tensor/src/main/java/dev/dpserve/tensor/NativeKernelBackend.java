@@ -25,7 +25,7 @@ import org.osgi.service.component.annotations.Deactivate;
  * the fragment (or on another platform) it logs one line and registers nothing.
  *
  * <p>Threading: GEMMs are split on the Java side into blocks of weight rows × up to
- * {@value #BATCH_TILE} tokens ({@value #PACKED_TILE} for float weights at
+ * {@value #BATCH_TILE} tokens ({@value #PACKED_TILE} for float and int8 weights at
  * {@value #PACKED_MIN_TOKENS}+ tokens on AVX-512, where the kernel reads each weight byte from
  * memory once per block), one JNI call per block, over a pool of
  * {@code availableProcessors} threads (the caller works too). The element-wise ops run on the
@@ -44,7 +44,7 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
     /** Tokens per GEMM block: a block's activations (64 × a 512-float K slice) stay in L2. */
     static final int BATCH_TILE = 64;
     /**
-     * Tokens per GEMM block for the packed AVX-512 float kernel (blocks of at least
+     * Tokens per GEMM block for the packed AVX-512 float and int8 kernels (blocks of at least
      * {@value #PACKED_MIN_TOKENS}): each weight byte is read from memory once per block, and the
      * block's activations (transposed, 256 tokens × a 512-float K slice) stay in L2.
      */
@@ -180,9 +180,12 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
         if (rowScale != null) need("rowScale", rowScale.length, n);
         if (accBias != null) need("accBias", accBias.length, m);
         if (n == 0 || m == 0) return;
+        // AVX-512: the packed int8 kernel (VNNI, tokens in the lanes) also reads each weight byte once per block
+        boolean packed = n >= PACKED_MIN_TOKENS && NativeKernels.level() >= NativeKernels.LEVEL_AVX512;
         try (Weights weights = Weights.of(w.data())) {
             long addr = weights.address;
-            gemm(n, m, k, BATCH_TILE, TASKS_PER_THREAD, (j0, j1, i0, i1) -> NativeKernels.matmulInt8(q, qOff, k, addr, m, j0, j1, i0, i1,
+            gemm(n, m, k, packed ? PACKED_TILE : BATCH_TILE, packed ? PACKED_TASKS_PER_THREAD : TASKS_PER_THREAD,
+                    (j0, j1, i0, i1) -> NativeKernels.matmulInt8(q, qOff, k, addr, m, j0, j1, i0, i1,
                     rowScale, accBias, colScale, out, outOff));
         }
     }

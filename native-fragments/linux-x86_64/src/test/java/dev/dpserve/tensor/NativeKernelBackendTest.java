@@ -244,6 +244,12 @@ class NativeKernelBackendTest {
                 }
             }
             checkInt8(b, arena, rnd, 70, 4096, 64, true, true);
+            // packed AVX-512 path: 9 tokens (one partial lane vector), K slices with a k % 4 tail,
+            // a partial row block, more than one block of 256 tokens, and more than 4096 rows
+            checkInt8(b, arena, rnd, 9, 2053, 25, true, false);
+            checkInt8(b, arena, rnd, 41, 4098, 13, false, true);
+            checkInt8(b, arena, rnd, 300, 70, 37, true, true);
+            checkInt8(b, arena, rnd, 9, 8, 4100, false, false);
         }
     }
 
