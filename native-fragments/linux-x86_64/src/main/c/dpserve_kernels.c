@@ -839,9 +839,20 @@ static A512 int matmul_avx512_packed_rows(int dtype, const float *x, int k, cons
             }
         }
     }
+    /* write-out: tiles of 16 rows x 16 tokens transposed in registers, the rest scalar */
+    int ntv = nt & ~15;
+    int rv = rows & ~15;
+    for (int t0 = 0; t0 < ntv; t0 += 16) {
+        for (int r0 = 0; r0 < rv; r0 += 16) {
+            __m512 v[16];
+            for (int u = 0; u < 16; u++) v[u] = _mm512_load_ps(ct + (size_t) (r0 + u) * ldc + t0);
+            transpose16(v);
+            for (int u = 0; u < 16; u++) _mm512_storeu_ps(out + (size_t) (i0 + t0 + u) * m + j0 + r0, v[u]);
+        }
+    }
     for (int t = 0; t < nt; t++) {
         float *o = out + (size_t) (i0 + t) * m + j0;
-        for (int r = 0; r < rows; r++) o[r] = ct[(size_t) r * ldc + t];
+        for (int r = t < ntv ? rv : 0; r < rows; r++) o[r] = ct[(size_t) r * ldc + t];
     }
     return 1;
 }
