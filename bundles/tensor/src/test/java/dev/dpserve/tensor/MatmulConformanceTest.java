@@ -62,7 +62,11 @@ class MatmulConformanceTest {
         }
     }
 
-    private static void check(KernelBackend backend, Arena arena, SplittableRandom rnd, DType type, int n, int k, int m) {
+    /**
+     * One random (n, k) × (m, k)ᵀ matmul on {@code backend} against a naive double-precision one,
+     * with guards before and after the output (also used by {@link VectorGemmTest}).
+     */
+    static void check(KernelBackend backend, Arena arena, SplittableRandom rnd, DType type, int n, int k, int m) {
         // odd offsets so both x and the weight segment are unaligned, as in a safetensors file
         int xOff = 3;
         int outOff = 5;
@@ -73,8 +77,10 @@ class MatmulConformanceTest {
         for (int i = 0; i < wValues.length; i++) wValues[i] = store(type, data, i, (float) (rnd.nextDouble() * 2 - 1));
         Tensor w = new Tensor("w", type, new long[] {m, k}, data);
         float[] out = new float[outOff + n * m + 2];
+        out[0] = 12345f;
         out[out.length - 1] = 12345f;
         backend.matmul(x, xOff, n, w, out, outOff);
+        assertEquals(12345f, out[0], "wrote before the output");
         assertEquals(12345f, out[out.length - 1], "wrote past the output");
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < m; j++) {
