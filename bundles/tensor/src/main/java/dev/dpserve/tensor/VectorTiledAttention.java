@@ -3,7 +3,6 @@ package dev.dpserve.tensor;
 
 import dev.dpserve.api.tensor.PagedAttention;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -88,7 +87,7 @@ final class VectorTiledAttention {
         int kvHead = h / (a.numHeads() / a.numKvHeads());
         scores(a, qT, sT, kvHead, lo, pos0, posEnd, tq);
         float[] inv = s.inv;
-        softmaxLanes(sT, span, tq, inv);
+        softmaxLanes(sT, span, inv);
 
         // 3. out[j] = Σ_p e[p][j] · v[p] · inv[j]
         int vDim = a.vDim();
@@ -99,7 +98,7 @@ final class VectorTiledAttention {
         for (; j < tq; j++) values1(a, sT, inv, lo, posEnd, j, t0, h, vHead, vDim, out);
     }
 
-    /** sT[p - lo][j] = qT[.][j]·k[p], or -inf where lane j does not see p (or is past the tile). */
+    /** sT[p - lo][j] = qT[.][j]·k[p], or -inf where lane j does not see p; lanes past the tile hold 0 (qT is 0 there) and are never read. */
     private static void scores(PagedAttention a, float[] qT, float[] sT, int kvHead, int lo, int pos0, int posEnd, int tq) {
         int kDim = a.kDim();
         int kHead = a.kOffset() + kvHead * a.kHeadStride();
@@ -148,24 +147,22 @@ final class VectorTiledAttention {
                 for (p = lo; p < from; p++) sT[(p - lo) * LANES + j] = Float.NEGATIVE_INFINITY;
             }
         }
-        for (p = lo; p <= posEnd; p++) {
-            for (int j = tq; j < LANES; j++) sT[(p - lo) * LANES + j] = Float.NEGATIVE_INFINITY;
-        }
     }
 
-    /** Per lane: e = exp(s - max) in place, inv[j] = 1 / Σ e (lanes past the tile: e = 0, inv = 1). */
-    private static void softmaxLanes(float[] sT, int span, int tq, float[] inv) {
+    /**
+     * Per lane: e = exp(s - max) in place, inv[j] = 1 / Σ e. Every lane of the tile sees at least its
+     * own position, so its max is finite; lanes past the tile hold zeros and their results go unused.
+     */
+    private static void softmaxLanes(float[] sT, int span, float[] inv) {
         FloatVector max = FloatVector.broadcast(FS, Float.NEGATIVE_INFINITY);
         for (int i = 0; i < span; i++) max = max.max(FloatVector.fromArray(FS, sT, i * LANES));
-        VectorMask<Float> past = FloatVector.fromArray(FS, LANE_INDICES, 0).compare(VectorOperators.GE, (float) tq);
-        max = max.blend(0f, past);
         FloatVector sum = FloatVector.zero(FS);
         for (int i = 0; i < span; i++) {
             FloatVector e = FloatVector.fromArray(FS, sT, i * LANES).sub(max).lanewise(VectorOperators.EXP);
             e.intoArray(sT, i * LANES);
             sum = sum.add(e);
         }
-        FloatVector.broadcast(FS, 1f).div(sum.blend(1f, past)).intoArray(inv, 0);
+        FloatVector.broadcast(FS, 1f).div(sum).intoArray(inv, 0);
     }
 
     /** Four queries j..j+3 of the tile, their value rows four vectors at a time (then one at a time, then scalar). */
@@ -269,11 +266,5 @@ final class VectorTiledAttention {
             for (int p = lo; p <= posEnd; p++) acc += sT[(p - lo) * LANES + j] * blocks[table[p / bs]][JavaKernelBackend.slot(a, p) + vHead + c];
             out[o + c] = acc * inv;
         }
-    }
-
-    private static final float[] LANE_INDICES = new float[LANES];
-
-    static {
-        for (int i = 0; i < LANES; i++) LANE_INDICES[i] = i;
     }
 }
