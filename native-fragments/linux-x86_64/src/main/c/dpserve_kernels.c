@@ -1479,10 +1479,7 @@ static AVX2 void silu_mul_avx2(float *gate, const float *up, int n) {
         __m256 e = exp256(_mm256_max_ps(nlim, _mm256_min_ps(lim, _mm256_sub_ps(_mm256_setzero_ps(), g))));
         _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
     }
-    for (; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.f + expf(-g)) * up[i];
-    }
+    silu_mul(gate + i, up + i, n - i);
 }
 
 static void rope(float *x, int rows, int rowStride, int heads, int headStride, int rotaryDim, const float *cosv,

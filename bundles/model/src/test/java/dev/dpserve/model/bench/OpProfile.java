@@ -32,6 +32,9 @@ import java.util.TreeMap;
  */
 public final class OpProfile {
 
+    /** Proxy calls that are not kernel ops. */
+    private static final java.util.Set<String> NOT_OPS = java.util.Set.of("name", "score", "supports", "toString", "hashCode", "equals", "close");
+
     public static void main(String[] args) throws Exception {
         Path dir = null;
         String backendName = "native";
@@ -65,7 +68,7 @@ public final class OpProfile {
                         throw e.getCause();
                     } finally {
                         long dt = System.nanoTime() - t0;
-                        if (!java.util.Set.of("name", "score", "supports", "toString", "hashCode", "equals", "close").contains(m.getName())) {
+                        if (!NOT_OPS.contains(m.getName())) {
                             long[] acc = times.computeIfAbsent(m.getName() + " (" + b.name() + ")", k -> new long[2]);
                             acc[0] += dt;
                             acc[1]++;
