@@ -589,21 +589,29 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
 /*
  * Batched float GEMM, AVX-512, packed (blocks of PK_MIN_TOKENS tokens or more).
  *
- * The micro-kernel keeps the tokens in the vector lanes: 12 weight rows (broadcast, one scalar
- * each per k) × 32 tokens (two zmm of a packed, k-major copy of the activations) = 24
- * accumulators, 24 FMAs per 2 vector loads and 12 broadcasts. The weights need no transposition:
- * a block of 12 rows × PK_KC columns is broadcast straight from the rows (F32) or widened into an
+ * The micro-kernel keeps the tokens in the vector lanes: R weight rows (broadcast, one scalar each
+ * per k) × TB tokens (TV zmm of a packed, k-major copy of the activations) = R × TV accumulators
+ * (24), R × TV FMAs per TV vector loads and R broadcasts. The weights need no transposition: a
+ * block of R rows × KC columns is broadcast straight from the rows (F32) or widened into an
  * L1-resident buffer (BF16/F16, and a last block of fewer rows, zero-padded), prefetched into L2
  * while the previous block computes, and meets every token block while in cache, so each weight
- * byte comes from memory once per call. Loops: K slices of PK_KC (the slice of the transposed activations, 32 tokens × PK_KC
- * floats per token block, stays in L2), then the block's rows by 12, then the token blocks. The
- * partial sums live in a transposed (rows × tokens) buffer, written out at the end.
+ * byte comes from memory once per call. Loops: K slices of KC (the slice of the transposed
+ * activations, TB tokens × KC floats per token block, stays in L2), then the block's rows by R,
+ * then the token blocks. The partial sums live in a transposed (rows × tokens) buffer, written out
+ * at the end.
+ *
+ * The shape depends on the token count (pk_shape_for): above 64 tokens, 12 rows × 32 tokens in
+ * K slices of 512 (each weight block meets several token blocks); up to 64, one token block of
+ * all the tokens (6 rows × 64, 8 × 48, 12 × 32 or 12 × 16) in K slices of 1024, so that a weight
+ * block is used by a single pass and the next block streams in meanwhile. A block of 64 tokens in
+ * two passes of 32 reached 76-79% of the FMA peak on this machine's 4096 × 4096 shape, in one pass
+ * of 64 85-87% (scratch harness, best of 6, the peak measured in the same run).
  */
 #ifndef PK_KC
 #define PK_KC 512
 #endif
-#ifndef PK_R
-#define PK_R 12
+#ifndef PK_KC1
+#define PK_KC1 1024 /* K slice when all the tokens fit one token block */
 #endif
 #ifndef PK_DIRECT
 #define PK_DIRECT 1
@@ -612,13 +620,17 @@ static A512 void matmul_avx512_blocked(int dtype, const float *x, int k, const v
 #ifndef PK_PF_CUR
 #define PK_PF_CUR 64
 #endif
+#ifndef PK_PF_CUR1
+#define PK_PF_CUR1 0 /* the same for a single token block */
+#endif
 #ifndef PK_PF_HINT
 #define PK_PF_HINT _MM_HINT_T1
 #endif
-#ifndef PK_TV
-#define PK_TV 2
+#ifndef PK_PF_HINT1
+#define PK_PF_HINT1 _MM_HINT_T0 /* the same for a single token block */
 #endif
-#define PK_TB (16 * PK_TV)
+/* the most rows of a micro-kernel (the weight buffer's height) */
+#define PK_RMAX 12
 
 /* per-thread scratch, grown on demand and freed when the thread exits */
 typedef struct { float *p; size_t n; } scratch_t;
@@ -671,63 +683,76 @@ static float *scratch(int slot, size_t n) {
 }
 
 /*
- * acc[r][v] over kc steps: wb row r at wb + r*PK_KC, xt 32 floats per k (v = 0, 1: tokens 0-15,
- * 16-31), ct row r at ct + r*ldc; add: add to ct instead of storing. pf (or NULL): the next
- * weight block to fetch meanwhile, PK_R rows pfs bytes apart, pfe bytes per k.
+ * acc[r][v] over kc steps: wb row r at wb + r*ws, xt TB floats per k (v: tokens 16v..16v+15);
+ * ct row r at ct + r*ldc; add: add to ct instead of storing. pf (or NULL): the next weight block
+ * to fetch meanwhile, R rows pfs bytes apart, pfe bytes per k; pfcur: prefetch the current block
+ * into L1 this many floats ahead (0: no).
  */
-#define PK_UKERNEL(TV)                                                                              \
-    A512_INLINE void pk_uk##TV(const float *wb, size_t ws, const float *xt, int kc, float *ct, size_t ldc, int add, \
-                               const char *pf, size_t pfs, int pfe) {                              \
-        __m512 acc[PK_R][TV];                                                                       \
-        for (int r = 0; r < PK_R; r++) {                                                            \
-            if (add) _mm_prefetch((const char *) (ct + r * ldc), _MM_HINT_T0);                      \
-            for (int v = 1; add && v < TV; v++) _mm_prefetch((const char *) (ct + r * ldc + 16 * v), _MM_HINT_T0); \
+#define PK_UKERNEL(R, TV, TB, HINT)                                                                    \
+    A512_INLINE void pk_uk_##R##x##TV##_##TB(const float *wb, size_t ws, const float *xt, int kc, float *ct, size_t ldc, \
+                                              int add, const char *pf, size_t pfs, int pfe, int pfcur) { \
+        __m512 acc[R][TV];                                                                          \
+        for (int r = 0; r < R; r++) {                                                               \
+            if (add)                                                                                \
+                for (int v = 0; v < TV; v++) _mm_prefetch((const char *) (ct + r * ldc + 16 * v), _MM_HINT_T0); \
             for (int v = 0; v < TV; v++) acc[r][v] = _mm512_setzero_ps();                           \
         }                                                                                           \
         int p = 0;                                                                                  \
-        if (pf) {                                                                                   \
-            for (; p + 16 <= kc; p += 16) {                                                         \
-                for (int r = 0; r < PK_R; r++) _mm_prefetch(pf + r * pfs + (size_t) p * pfe, PK_PF_HINT); \
-                if (PK_PF_CUR)                                                                      \
-                    for (int r = 0; r < PK_R; r++) _mm_prefetch((const char *) (wb + r * ws + p + PK_PF_CUR), _MM_HINT_T0); \
-                _Pragma("GCC unroll 16")                                                            \
-                for (int q = p; q < p + 16; q++) {                                                  \
-                    __m512 xv[TV];                                                                  \
-                    for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) q * PK_TB + 16 * v); \
-                    for (int r = 0; r < PK_R; r++) {                                                \
-                        __m512 b = _mm512_set1_ps(wb[r * ws + q]);                               \
-                        for (int v = 0; v < TV; v++) acc[r][v] = _mm512_fmadd_ps(b, xv[v], acc[r][v]); \
-                    }                                                                               \
+        for (; p + 16 <= kc; p += 16) {                                                             \
+            if (pf) {                                                                               \
+                for (int r = 0; r < R; r++) _mm_prefetch(pf + r * pfs + (size_t) p * pfe, HINT);       \
+                if (pfcur)                                                                          \
+                    for (int r = 0; r < R; r++) _mm_prefetch((const char *) (wb + r * ws + p + pfcur), _MM_HINT_T0); \
+            }                                                                                       \
+            _Pragma("GCC unroll 16")                                                                \
+            for (int q = p; q < p + 16; q++) {                                                      \
+                __m512 xv[TV];                                                                      \
+                for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) q * TB + 16 * v); \
+                for (int r = 0; r < R; r++) {                                                       \
+                    __m512 b = _mm512_set1_ps(wb[r * ws + q]);                                      \
+                    for (int v = 0; v < TV; v++) acc[r][v] = _mm512_fmadd_ps(b, xv[v], acc[r][v]);  \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
         _Pragma("GCC unroll 2")                                                                     \
         for (; p < kc; p++) {                                                                       \
             __m512 xv[TV];                                                                          \
-            for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) p * PK_TB + 16 * v);   \
-            for (int r = 0; r < PK_R; r++) {                                                        \
-                __m512 b = _mm512_set1_ps(wb[r * ws + p]);                                       \
+            for (int v = 0; v < TV; v++) xv[v] = _mm512_load_ps(xt + (size_t) p * TB + 16 * v);     \
+            for (int r = 0; r < R; r++) {                                                           \
+                __m512 b = _mm512_set1_ps(wb[r * ws + p]);                                          \
                 for (int v = 0; v < TV; v++) acc[r][v] = _mm512_fmadd_ps(b, xv[v], acc[r][v]);      \
             }                                                                                       \
         }                                                                                           \
-        for (int r = 0; r < PK_R; r++)                                                              \
+        for (int r = 0; r < R; r++)                                                                 \
             for (int v = 0; v < TV; v++) {                                                          \
                 float *c = ct + r * ldc + 16 * v;                                                   \
-                _mm512_store_ps(c, add ? _mm512_add_ps(_mm512_load_ps(c), acc[r][v]) : acc[r][v]); \
+                _mm512_store_ps(c, add ? _mm512_add_ps(_mm512_load_ps(c), acc[r][v]) : acc[r][v]);  \
             }                                                                                       \
     }
-PK_UKERNEL(1)
-PK_UKERNEL(2)
-#if PK_TV > 2
-PK_UKERNEL(3)
-PK_UKERNEL(4)
-#endif
+/* several token blocks of 32 (the last may use one vector): the next weight block into L2 */
+PK_UKERNEL(12, 2, 32, PK_PF_HINT)
+PK_UKERNEL(12, 1, 32, PK_PF_HINT)
+/* one token block of all the tokens: the next weight block into L1 (a few % better at 64 tokens) */
+PK_UKERNEL(12, 1, 16, PK_PF_HINT1)
+PK_UKERNEL(8, 3, 48, PK_PF_HINT1)
+PK_UKERNEL(6, 4, 64, PK_PF_HINT1)
 
-/* wb[r][0..kc) = row j+r of w from column kb, widened; rows >= nr are zero */
-A512_INLINE void pk_pack_w(int dtype, const void *w, int k, int j, int nr, int kb, int kc, float *wb) {
+/* rows per micro-kernel, tokens per token block, K slice, L1 prefetch distance */
+typedef struct { int r, tb, kc, pfcur; } pk_shape;
+
+static pk_shape pk_shape_for(int nt) {
+    if (nt > 64) return (pk_shape) { 12, 32, PK_KC, PK_PF_CUR };
+    static const int rows[4] = { 12, 12, 8, 6 };
+    int tv = (nt + 15) / 16;
+    return (pk_shape) { rows[tv - 1], 16 * tv, PK_KC1, PK_PF_CUR1 };
+}
+
+/* wb[r][0..kc) = row j+r of w from column kb, widened, rows ws floats apart; rows nr..nrpad-1 are zero */
+A512_INLINE void pk_pack_w(int dtype, const void *w, int k, int j, int nr, int nrpad, int kb, int kc, float *wb,
+                           size_t ws) {
     int kv = kc & ~15;
-    for (int r = 0; r < PK_R; r++) {
-        float *d = wb + r * PK_KC;
+    for (int r = 0; r < nrpad; r++) {
+        float *d = wb + r * ws;
         if (r >= nr) {
             memset(d, 0, (size_t) kc * sizeof(float));
             continue;
@@ -768,24 +793,24 @@ A512_INLINE void transpose16(__m512 r[16]) {
     }
 }
 
-/* xt[b][p][tt] = x[i0 + 32b + tt][kb + p], zero past the last token */
-A512_INLINE void pk_pack_x(const float *x, int k, int i0, int nt, int nb, int kb, int kc, float *xt) {
+/* xt[b][p][tt] = x[i0 + tb*b + tt][kb + p] (blocks of tb tokens, bs floats apart), zero past the last token */
+A512_INLINE void pk_pack_x(const float *x, int k, int i0, int nt, int nb, int tb, size_t bs, int kb, int kc, float *xt) {
     int kv = kc & ~15;
     for (int b = 0; b < nb; b++) {
-        float *d = xt + (size_t) b * PK_KC * PK_TB;
-        for (int h = 0; h < PK_TB; h += 16) {
-            int t0 = b * PK_TB + h;
+        float *d = xt + b * bs;
+        for (int h = 0; h < tb; h += 16) {
+            int t0 = b * tb + h;
             int valid = nt - t0 < 16 ? (nt - t0 > 0 ? nt - t0 : 0) : 16;
             for (int p = 0; p < kv; p += 16) {
                 __m512 r[16];
                 for (int tt = 0; tt < 16; tt++)
                     r[tt] = tt < valid ? _mm512_loadu_ps(x + (size_t) (i0 + t0 + tt) * k + kb + p) : _mm512_setzero_ps();
                 transpose16(r);
-                for (int q = 0; q < 16; q++) _mm512_store_ps(d + (size_t) (p + q) * PK_TB + h, r[q]);
+                for (int q = 0; q < 16; q++) _mm512_store_ps(d + (size_t) (p + q) * tb + h, r[q]);
             }
             for (int tt = 0; tt < 16; tt++) {
                 const float *s = x + (size_t) (i0 + t0 + tt) * k + kb;
-                for (int p = kv; p < kc; p++) d[(size_t) p * PK_TB + h + tt] = tt < valid ? s[p] : 0.f;
+                for (int p = kv; p < kc; p++) d[(size_t) p * tb + h + tt] = tt < valid ? s[p] : 0.f;
             }
         }
     }
@@ -795,46 +820,50 @@ A512_INLINE void pk_pack_x(const float *x, int k, int i0, int nt, int nb, int kb
 static A512 int matmul_avx512_packed_rows(int dtype, const float *x, int k, const void *w, int m, int j0, int j1,
                                           int i0, int i1, float *out) {
     int nt = i1 - i0;
-    int nb = (nt + PK_TB - 1) / PK_TB;
+    pk_shape sh = pk_shape_for(nt);
+    int R = sh.r, tb = sh.tb, kcs = sh.kc;
+    int nb = (nt + tb - 1) / tb;
     int rows = j1 - j0;
-    int rpad = (rows + PK_R - 1) / PK_R * PK_R;
-    size_t ldc = (size_t) nb * PK_TB;
+    int rpad = (rows + R - 1) / R * R;
+    size_t ldc = (size_t) nb * tb;
     float *ct = scratch(0, (size_t) rpad * ldc);
-    float *xt = scratch(1, (size_t) nb * PK_KC * PK_TB);
-    float *wb = scratch(2, (size_t) PK_R * PK_KC);
+    float *xt = scratch(1, (size_t) nb * kcs * tb);
+    float *wb = scratch(2, (size_t) PK_RMAX * (PK_KC > PK_KC1 ? PK_KC : PK_KC1));
     if (!ct || !xt || !wb) return 0;
-    int lastTv = (nt - (nb - 1) * PK_TB + 15) / 16;
+    int lastTv = (nt - (nb - 1) * tb + 15) / 16;
     int es = dtype == DT_F32 ? 4 : 2;
-    for (int kb = 0; kb < k; kb += PK_KC) {
-        int kc = k - kb < PK_KC ? k - kb : PK_KC;
+    for (int kb = 0; kb < k; kb += kcs) {
+        int kc = k - kb < kcs ? k - kb : kcs;
         int add = kb > 0;
-        pk_pack_x(x, k, i0, nt, nb, kb, kc, xt);
-        for (int r0 = 0; r0 < rows; r0 += PK_R) {
-            int nr = rows - r0 < PK_R ? rows - r0 : PK_R;
+        pk_pack_x(x, k, i0, nt, nb, tb, (size_t) kcs * tb, kb, kc, xt);
+        for (int r0 = 0; r0 < rows; r0 += R) {
+            int nr = rows - r0 < R ? rows - r0 : R;
             const float *wr = wb;
-            size_t ws = PK_KC;
-            if (PK_DIRECT && dtype == DT_F32 && nr == PK_R) {
+            size_t ws = (size_t) kcs;
+            if (PK_DIRECT && dtype == DT_F32 && nr == R) {
                 wr = (const float *) w + (size_t) (j0 + r0) * k + kb; /* broadcast straight from the rows */
                 ws = (size_t) k;
             } else {
-                pk_pack_w(dtype, w, k, j0 + r0, nr, kb, kc, wb);
+                pk_pack_w(dtype, w, k, j0 + r0, nr, R, kb, kc, wb, ws);
             }
             /* the next block of weights (next rows, else the next K slice), fetched during the first token block */
             const char *pf = NULL;
-            if (r0 + PK_R + PK_R <= rows) pf = (const char *) w + ((size_t) (j0 + r0 + PK_R) * k + kb) * es;
-            else if (kb + PK_KC < k && rows >= PK_R && k - kb - PK_KC >= PK_KC) pf = (const char *) w + ((size_t) j0 * k + kb + PK_KC) * es;
+            if (r0 + R + R <= rows) pf = (const char *) w + ((size_t) (j0 + r0 + R) * k + kb) * es;
+            else if (kb + kcs < k && rows >= R && k - kb - kcs >= kcs) pf = (const char *) w + ((size_t) j0 * k + kb + kcs) * es;
             float *cr = ct + (size_t) r0 * ldc;
+            size_t pfs = (size_t) k * es;
             for (int b = 0; b < nb; b++) {
-                const float *xb = xt + (size_t) b * PK_KC * PK_TB;
+                const float *xb = xt + (size_t) b * kcs * tb;
                 const char *pb = b == 0 ? pf : NULL;
-                float *cb = cr + (size_t) b * PK_TB;
-                switch (b == nb - 1 ? lastTv : PK_TV) {
-                    case 1: pk_uk1(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
-#if PK_TV > 2
-                    case 3: pk_uk3(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
-                    case 4: pk_uk4(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
-#endif
-                    default: pk_uk2(wr, ws, xb, kc, cb, ldc, add, pb, (size_t) k * es, es); break;
+                float *cb = cr + (size_t) b * tb;
+                switch (tb) {
+                    case 16: pk_uk_12x1_16(wr, ws, xb, kc, cb, ldc, add, pb, pfs, es, sh.pfcur); break;
+                    case 48: pk_uk_8x3_48(wr, ws, xb, kc, cb, ldc, add, pb, pfs, es, sh.pfcur); break;
+                    case 64: pk_uk_6x4_64(wr, ws, xb, kc, cb, ldc, add, pb, pfs, es, sh.pfcur); break;
+                    default:
+                        if (b == nb - 1 && lastTv == 1) pk_uk_12x1_32(wr, ws, xb, kc, cb, ldc, add, pb, pfs, es, sh.pfcur);
+                        else pk_uk_12x2_32(wr, ws, xb, kc, cb, ldc, add, pb, pfs, es, sh.pfcur);
+                        break;
                 }
             }
         }
@@ -1164,12 +1193,14 @@ static A512 void matmul_i8_avx512(const int8_t *q, int k, const int8_t *w, int m
  * analogue of matmul_avx512_packed. The tokens sit in the lanes: the activations of a K slice are
  * packed per 4 columns as [k/4][32 tokens][4 bytes], made unsigned by x ^ 0x80; each weight row's 4
  * consecutive int8 are broadcast as one 32-bit value straight from the row (a last block of fewer
- * than PK_R rows is copied into a zero-padded buffer), and vpdpbusd accumulates 12 rows x 32 tokens
+ * than PK8_R rows is copied into a zero-padded buffer), and vpdpbusd accumulates 12 rows x 32 tokens
  * in 24 int32 accumulators. The 128 * sum(w) of each row (the cost of the unsigned activations)
  * is summed once per call with vpdpbusd against ones while the row block is in cache, and
  * subtracted at the end; the last k % 4 columns are added in scalar code. Exact for all int8
  * inputs (int32 arithmetic, as the other int8 paths). Loops and prefetching as the float kernel.
  */
+#define PK8_R 12  /* rows per micro-kernel */
+#define PK8_TB 32 /* tokens per token block */
 #ifndef PK8_KC
 #define PK8_KC 2048 /* bytes of K per slice, a multiple of 64: 32 tokens x PK8_KC bytes per token block in L2 */
 #endif
@@ -1182,8 +1213,8 @@ typedef int32_t __attribute__((may_alias, aligned(1))) i32u_t;
 #define PK8_STEP(TV, Q)                                                                             \
     {                                                                                               \
         __m512i xv[TV];                                                                             \
-        for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const void *) (xt + (size_t) (Q) * PK_TB + 16 * v)); \
-        for (int r = 0; r < PK_R; r++) {                                                            \
+        for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const void *) (xt + (size_t) (Q) * PK8_TB + 16 * v)); \
+        for (int r = 0; r < PK8_R; r++) {                                                            \
             const i32u_t *wq = (const i32u_t *) (wb + r * ws + 4 * (size_t) (Q));                   \
             for (int v = 0; v < TV; v++) PK8_DPB(acc[r][v], xv[v], wq);                             \
         }                                                                                           \
@@ -1196,8 +1227,8 @@ typedef int32_t __attribute__((may_alias, aligned(1))) i32u_t;
 #define PK8_UKERNEL(TV)                                                                             \
     A512_INLINE void pk8_uk##TV(const int8_t *wb, size_t ws, const int32_t *xt, int kq, int32_t *ct, size_t ldc, \
                                 int add, const char *pf, size_t pfs) {                              \
-        __m512i acc[PK_R][TV];                                                                      \
-        for (int r = 0; r < PK_R; r++) {                                                            \
+        __m512i acc[PK8_R][TV];                                                                      \
+        for (int r = 0; r < PK8_R; r++) {                                                            \
             if (add) _mm_prefetch((const char *) (ct + r * ldc), _MM_HINT_T0);                      \
             for (int v = 1; add && v < TV; v++) _mm_prefetch((const char *) (ct + r * ldc + 16 * v), _MM_HINT_T0); \
             for (int v = 0; v < TV; v++) acc[r][v] = _mm512_setzero_si512();                        \
@@ -1205,16 +1236,16 @@ typedef int32_t __attribute__((may_alias, aligned(1))) i32u_t;
         int q = 0;                                                                                  \
         if (pf) {                                                                                   \
             for (; q + 16 <= kq; q += 16) {                                                         \
-                for (int r = 0; r < PK_R; r++) _mm_prefetch(pf + r * pfs + (size_t) q * 4, PK_PF_HINT); \
+                for (int r = 0; r < PK8_R; r++) _mm_prefetch(pf + r * pfs + (size_t) q * 4, PK_PF_HINT); \
                 if (PK8_PF_CUR)                                                                     \
-                    for (int r = 0; r < PK_R; r++) _mm_prefetch((const char *) (wb + r * ws + 4 * (size_t) q + PK8_PF_CUR), _MM_HINT_T0); \
+                    for (int r = 0; r < PK8_R; r++) _mm_prefetch((const char *) (wb + r * ws + 4 * (size_t) q + PK8_PF_CUR), _MM_HINT_T0); \
                 _Pragma("GCC unroll 16")                                                            \
                 for (int qq = q; qq < q + 16; qq++) PK8_STEP(TV, qq)                                \
             }                                                                                       \
         }                                                                                           \
         _Pragma("GCC unroll 2")                                                                     \
         for (; q < kq; q++) PK8_STEP(TV, q)                                                         \
-        for (int r = 0; r < PK_R; r++)                                                              \
+        for (int r = 0; r < PK8_R; r++)                                                              \
             for (int v = 0; v < TV; v++) {                                                          \
                 int32_t *c = ct + r * ldc + 16 * v;                                                 \
                 _mm512_store_si512((void *) c, add ? _mm512_add_epi32(_mm512_load_si512((const void *) c), acc[r][v]) : acc[r][v]); \
@@ -1228,9 +1259,9 @@ A512_INLINE void pk8_pack_x(const int8_t *x, int k, int i0, int nt, int nb, int 
     const __m512i flip = _mm512_set1_epi8((char) 0x80);
     int kv = kq & ~15;
     for (int b = 0; b < nb; b++) {
-        int32_t *d = xt + (size_t) b * (PK8_KC / 4) * PK_TB;
-        for (int h = 0; h < PK_TB; h += 16) {
-            int t0 = b * PK_TB + h;
+        int32_t *d = xt + (size_t) b * (PK8_KC / 4) * PK8_TB;
+        for (int h = 0; h < PK8_TB; h += 16) {
+            int t0 = b * PK8_TB + h;
             int valid = nt - t0 < 16 ? (nt - t0 > 0 ? nt - t0 : 0) : 16;
             for (int q = 0; q < kv; q += 16) {
                 __m512 r[16];
@@ -1239,12 +1270,12 @@ A512_INLINE void pk8_pack_x(const int8_t *x, int k, int i0, int nt, int nb, int 
                             _mm512_loadu_si512((const void *) (x + (size_t) (i0 + t0 + tt) * k + kb + 4 * q)), flip))
                                        : _mm512_setzero_ps();
                 transpose16(r);
-                for (int u = 0; u < 16; u++) _mm512_store_si512((void *) (d + (size_t) (q + u) * PK_TB + h), _mm512_castps_si512(r[u]));
+                for (int u = 0; u < 16; u++) _mm512_store_si512((void *) (d + (size_t) (q + u) * PK8_TB + h), _mm512_castps_si512(r[u]));
             }
             for (int tt = 0; tt < 16; tt++) {
                 const int8_t *s = x + (size_t) (i0 + t0 + tt) * k + kb;
                 for (int q = kv; q < kq; q++)
-                    d[(size_t) q * PK_TB + h + tt] = tt < valid ? (int32_t) ((uint32_t) *(const i32u_t *) (s + 4 * q) ^ 0x80808080u) : 0;
+                    d[(size_t) q * PK8_TB + h + tt] = tt < valid ? (int32_t) ((uint32_t) *(const i32u_t *) (s + 4 * q) ^ 0x80808080u) : 0;
             }
         }
     }
@@ -1269,31 +1300,31 @@ static A512 int matmul_i8_avx512_packed_rows(const int8_t *x, int k, const int8_
                                              int i1, const float *rowScale, const int32_t *bias, const float *colScale,
                                              float *out) {
     int nt = i1 - i0;
-    int nb = (nt + PK_TB - 1) / PK_TB;
+    int nb = (nt + PK8_TB - 1) / PK8_TB;
     int rows = j1 - j0;
-    int rpad = (rows + PK_R - 1) / PK_R * PK_R;
-    size_t ldc = (size_t) nb * PK_TB;
+    int rpad = (rows + PK8_R - 1) / PK8_R * PK8_R;
+    size_t ldc = (size_t) nb * PK8_TB;
     int32_t *ct = (int32_t *) scratch(0, (size_t) rpad * ldc + (size_t) rpad);
-    int32_t *xt = (int32_t *) scratch(1, (size_t) nb * (PK8_KC / 4) * PK_TB);
-    int8_t *wb = (int8_t *) scratch(2, (size_t) PK_R * PK8_KC / 4);
+    int32_t *xt = (int32_t *) scratch(1, (size_t) nb * (PK8_KC / 4) * PK8_TB);
+    int8_t *wb = (int8_t *) scratch(2, (size_t) PK8_R * PK8_KC / 4);
     if (!ct || !xt || !wb) return 0;
     int32_t *wsum = ct + (size_t) rpad * ldc;
     memset(wsum, 0, (size_t) rpad * sizeof(int32_t));
     int k4 = k & ~3;
     if (k4 == 0) memset(ct, 0, (size_t) rpad * ldc * sizeof(int32_t));
-    int lastTv = (nt - (nb - 1) * PK_TB + 15) / 16;
+    int lastTv = (nt - (nb - 1) * PK8_TB + 15) / 16;
     for (int kb = 0; kb < k4; kb += PK8_KC) {
         int kc = k4 - kb < PK8_KC ? k4 - kb : PK8_KC;
         int kq = kc / 4;
         int add = kb > 0;
         pk8_pack_x(x, k, i0, nt, nb, kb, kq, xt);
-        for (int r0 = 0; r0 < rows; r0 += PK_R) {
-            int nr = rows - r0 < PK_R ? rows - r0 : PK_R;
+        for (int r0 = 0; r0 < rows; r0 += PK8_R) {
+            int nr = rows - r0 < PK8_R ? rows - r0 : PK8_R;
             const int8_t *wr = w + (size_t) (j0 + r0) * k + kb;
             size_t ws = (size_t) k;
             pk8_wsum(wr, ws, nr, kc, wsum + r0);
-            if (nr < PK_R) {
-                for (int r = 0; r < PK_R; r++) {
+            if (nr < PK8_R) {
+                for (int r = 0; r < PK8_R; r++) {
                     if (r < nr) memcpy(wb + (size_t) r * PK8_KC, wr + (size_t) r * k, (size_t) kc);
                     else memset(wb + (size_t) r * PK8_KC, 0, (size_t) kc);
                 }
@@ -1302,14 +1333,14 @@ static A512 int matmul_i8_avx512_packed_rows(const int8_t *x, int k, const int8_
             }
             /* the next block of weights (next rows, else the next K slice), fetched during the first token block */
             const char *pf = NULL;
-            if (r0 + PK_R + PK_R <= rows) pf = (const char *) (w + (size_t) (j0 + r0 + PK_R) * k + kb);
-            else if (kb + PK8_KC < k4 && rows >= PK_R && k4 - kb - PK8_KC >= PK8_KC) pf = (const char *) (w + (size_t) j0 * k + kb + PK8_KC);
+            if (r0 + PK8_R + PK8_R <= rows) pf = (const char *) (w + (size_t) (j0 + r0 + PK8_R) * k + kb);
+            else if (kb + PK8_KC < k4 && rows >= PK8_R && k4 - kb - PK8_KC >= PK8_KC) pf = (const char *) (w + (size_t) j0 * k + kb + PK8_KC);
             int32_t *cr = ct + (size_t) r0 * ldc;
             for (int b = 0; b < nb; b++) {
-                const int32_t *xb = xt + (size_t) b * (PK8_KC / 4) * PK_TB;
+                const int32_t *xb = xt + (size_t) b * (PK8_KC / 4) * PK8_TB;
                 const char *pb = b == 0 ? pf : NULL;
-                int32_t *cb = cr + (size_t) b * PK_TB;
-                if ((b == nb - 1 ? lastTv : PK_TV) == 1) pk8_uk1(wr, ws, xb, kq, cb, ldc, add, pb, (size_t) k);
+                int32_t *cb = cr + (size_t) b * PK8_TB;
+                if ((b == nb - 1 ? lastTv : 2) == 1) pk8_uk1(wr, ws, xb, kq, cb, ldc, add, pb, (size_t) k);
                 else pk8_uk2(wr, ws, xb, kq, cb, ldc, add, pb, (size_t) k);
             }
         }

@@ -105,7 +105,7 @@ class NativeKernelBackendTest {
         NativeKernels.forceLevel(level);
         SplittableRandom rnd = new SplittableRandom(7 + level);
         try (Arena arena = Arena.ofShared(); NativeKernelBackend b = new NativeKernelBackend(threads)) {
-            for (int n : new int[] {1, 2, 3, 4, 5, 7, 8, 50, 70}) {
+            for (int n : new int[] {1, 2, 3, 4, 5, 7, 8, 16, 17, 33, 50, 64, 70}) {
                 for (int k : new int[] {1, 7, 9, 33, 520, 1030}) {
                     for (int m : new int[] {1, 5, 130}) {
                         checkMatmul(b, rnd, type, n, k, m, nativeSegment(arena, (long) m * k * type.byteSize()));
