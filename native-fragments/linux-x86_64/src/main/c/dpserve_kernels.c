@@ -1037,9 +1037,6 @@ static A512 void matmul_avx512_small(int dtype, const float *x, int k, const voi
 #ifndef ROWS_PF_HINT
 #define ROWS_PF_HINT _MM_HINT_T0
 #endif
-#ifndef ROWS_PFW
-#define ROWS_PFW 0
-#endif
 #ifndef ROWS_PFX
 #define ROWS_PFX 0
 #endif
@@ -1058,8 +1055,6 @@ static A512 void matmul_avx512_small(int dtype, const float *x, int k, const voi
             if (ROWS_PFW > 0)                                                                       \
                 for (int r = 0; r < ROWS_R; r++)                                                    \
                     _mm_prefetch((const char *) w + (b[r] + p) * (dtype == DT_F32 ? 4 : 2) + ROWS_PFW, ROWS_PF_HINT); \
-            if (ROWS_PFW) for (int r = 0; r < ROWS_R; r++)                                          \
-                _mm_prefetch((const char *) w + (b[r] + p) * (dtype == DT_F32 ? 4 : 2) + ROWS_PFW, ROWS_PF_HINT); \
             if (ROWS_PFX) for (int t = 0; t < T; t++) _mm_prefetch((const char *) (x + t * k + p) + ROWS_PFX, _MM_HINT_T0); \
             for (int t = 0; t < T; t++) {                                                           \
                 __m512 xv = _mm512_load_ps(x + (size_t) p * T + 16 * t);                           \
