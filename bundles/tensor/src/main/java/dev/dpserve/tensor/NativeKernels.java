@@ -14,8 +14,8 @@ package dev.dpserve.tensor;
  * file into a second loader. Refreshing the host (e.g. after installing the fragment into a
  * running server) creates a new class loader with a new {@code NativeKernels} class, which loads
  * the library again; this works as long as the framework hands the new loader a different file
- * (Felix extracts native code per bundle revision into its cache). Not yet covered by a test: the
- * hot-install itest is to come.
+ * (Felix extracts native code per bundle revision into its cache). {@code HotInstallNativeIT}
+ * installs the fragment into a serving framework and refreshes the host.
  *
  * <p>Activations are pinned with {@code GetPrimitiveArrayCritical} for the length of one block of
  * work (well under a millisecond at decode sizes; for a prefill block of up to 256 tokens, the

@@ -98,7 +98,17 @@ public final class VectorKernelBackend implements KernelBackend, AutoCloseable {
     private void start(int n) {
         if (n < 1) throw new IllegalArgumentException("threads must be >= 1, got " + n);
         this.threads = n;
-        this.pool = n == 1 ? null : Tasks.pool("dpserve-vector", n);
+        this.pool = n == 1 ? null : Tasks.pool("dpserve-vector", n - 1);
+    }
+
+    /** The threads a kernel call uses (the caller and its pool's workers); 1 once closed. */
+    int threads() {
+        return threads;
+    }
+
+    /** The pool of helper workers (threads - 1 of them), or null when one thread does the work. */
+    ExecutorService pool() {
+        return pool;
     }
 
     /** Shuts the pool down; later calls run on the calling thread. Idempotent. */

@@ -14,7 +14,12 @@ import dev.dpserve.api.tensor.KernelBackend.Op;
 import dev.dpserve.api.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.io.IOException;
 import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,6 +29,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -133,6 +139,30 @@ class NativeKernelBackendTest {
                 byte[] heap = new byte[m * k * type.byteSize() + 3];
                 checkMatmul(b, rnd, type, 4, k, m, MemorySegment.ofArray(heap).asSlice(3));
             }
+        }
+    }
+
+    @Test
+    void mappedWeightsAreReadInPlace(@TempDir Path dir) throws IOException {
+        SplittableRandom rnd = new SplittableRandom(11);
+        int m = 70;
+        int k = 300;
+        Path file = dir.resolve("weights.bin");
+        Files.write(file, new byte[m * k * 4 + 4]);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+                Arena arena = Arena.ofShared();
+                NativeKernelBackend b = new NativeKernelBackend(2)) {
+            // an odd file offset, as a tensor inside a safetensors file can have
+            MemorySegment mapped = ch.map(FileChannel.MapMode.READ_WRITE, 0, m * k * 4 + 4, arena).asSlice(4);
+            assertTrue(mapped.isMapped());
+            try (NativeKernelBackend.Weights w = NativeKernelBackend.Weights.of(mapped)) {
+                assertEquals(mapped.address(), w.address, "the kernels get the mapping's own address, no copy");
+            }
+            MemorySegment heap = MemorySegment.ofArray(new byte[64]);
+            try (NativeKernelBackend.Weights w = NativeKernelBackend.Weights.of(heap)) {
+                assertTrue(w.address != 0, "a heap segment is copied to native memory for the call");
+            }
+            for (int n : new int[] {1, 5, 64}) checkMatmul(b, rnd, DType.F32, n, k, m, mapped);
         }
     }
 
