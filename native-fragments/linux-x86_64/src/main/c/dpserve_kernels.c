@@ -1184,6 +1184,103 @@ static A512 void matmul_i8_avx512(const int8_t *q, int k, const int8_t *w, int m
 }
 
 /*
+ * Int8 blocks of 4 to 8 tokens (AVX-512 VNNI): two weight rows at a time, each streamed once
+ * over all of K against every token of the block, so each weight byte is read once per call (the
+ * 3 + 1 token kernels above pass over a row block up to four times). The activations are made
+ * unsigned (x ^ 0x80) once per call into a per-thread copy (8 tokens x K bytes, in L1 for K up to
+ * 4096); vpdpbusd accumulates R x T int32 vectors, the row sums for the 128 * sum(w) correction come
+ * from one more vpdpbusd per row. The last k % 64 columns are added in scalar code. Exact, and the
+ * scaling is the same as store_i8's.
+ */
+#ifndef I8R_PF
+#define I8R_PF 1024 /* software prefetch distance in the weight rows, bytes (0: none) */
+#endif
+
+#define I8_ROWS_KERNEL(R, T)                                                                        \
+    A512_INLINE void i8r_##R##x##T(const int8_t *w, size_t k, const int8_t *xf, size_t xs, int kfull,  \
+                                   int32_t res[R][T]) {                                             \
+        const __m512i ones = _mm512_set1_epi8(1);                                                   \
+        __m512i acc[R][T], ws[R];                                                                   \
+        for (int r = 0; r < R; r++) {                                                               \
+            ws[r] = _mm512_setzero_si512();                                                         \
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_si512();                         \
+        }                                                                                           \
+        for (int p = 0; p < kfull; p += 64) {                                                       \
+            __m512i wv[R];                                                                          \
+            for (int r = 0; r < R; r++) {                                                           \
+                if (I8R_PF) _mm_prefetch((const char *) (w + r * k + p) + I8R_PF, _MM_HINT_T0);     \
+                wv[r] = _mm512_loadu_si512((const void *) (w + r * k + p));                         \
+                ws[r] = _mm512_dpbusd_epi32(ws[r], ones, wv[r]);                                    \
+            }                                                                                       \
+            for (int t = 0; t < T; t++) {                                                           \
+                __m512i xv = _mm512_load_si512((const void *) (xf + t * xs + p));                   \
+                for (int r = 0; r < R; r++) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], xv, wv[r]);  \
+            }                                                                                       \
+        }                                                                                           \
+        for (int r = 0; r < R; r++) {                                                               \
+            int32_t corr = _mm512_reduce_add_epi32(ws[r]) * 128;                                    \
+            for (int t = 0; t < T; t++) res[r][t] = _mm512_reduce_add_epi32(acc[r][t]) - corr;      \
+        }                                                                                           \
+    }
+#define I8_ROWS_KERNELS(T) I8_ROWS_KERNEL(2, T) I8_ROWS_KERNEL(1, T)
+I8_ROWS_KERNELS(4)
+I8_ROWS_KERNELS(5)
+I8_ROWS_KERNELS(6)
+I8_ROWS_KERNELS(7)
+I8_ROWS_KERNELS(8)
+
+/* rows [j, j+R) x the block's T tokens: kernel, K tail, scaling */
+#define I8_ROWS_CASE(R, T)                                                                          \
+    case T: {                                                                                       \
+        int32_t res[R][T];                                                                          \
+        i8r_##R##x##T(w + (size_t) j * k, (size_t) k, xf, xs, kfull, res);                          \
+        for (int r = 0; r < R; r++)                                                                 \
+            for (int t = 0; t < T; t++) {                                                           \
+                int32_t acc = res[r][t] + dot_i8_tail(q + (size_t) (i0 + t) * k, w + (size_t) (j + r) * k, kfull, k) \
+                              + (bias ? bias[j + r] : 0);                                           \
+                float f = (float) acc;                                                              \
+                if (rowScale) f *= rowScale[i0 + t];                                                \
+                out[(size_t) (i0 + t) * m + j + r] = f * colScale[j + r];                           \
+            }                                                                                       \
+        break;                                                                                      \
+    }
+
+/* returns 0 if scratch memory was not available (nothing written) */
+static A512 int matmul_i8_avx512_rows(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0, int i1,
+                                      const float *rowScale, const int32_t *bias, const float *colScale, float *out) {
+    int nt = i1 - i0;
+    int kfull = k & ~63;
+    size_t xs = (size_t) kfull;
+    int8_t *xf = (int8_t *) scratch(1, (nt * xs + 3) / 4 + 16);
+    if (!xf) return 0;
+    const __m512i flip = _mm512_set1_epi8((char) 0x80);
+    for (int t = 0; t < nt; t++)
+        for (int p = 0; p < kfull; p += 64)
+            _mm512_store_si512((void *) (xf + t * xs + p),
+                               _mm512_xor_si512(_mm512_loadu_si512((const void *) (q + (size_t) (i0 + t) * k + p)), flip));
+    int j = j0;
+    for (; j + 2 <= j1; j += 2) {
+        switch (nt) {
+            I8_ROWS_CASE(2, 4)
+            I8_ROWS_CASE(2, 5)
+            I8_ROWS_CASE(2, 6)
+            I8_ROWS_CASE(2, 7)
+            default: I8_ROWS_CASE(2, 8)
+        }
+    }
+    for (; j < j1; j++) {
+        switch (nt) {
+            I8_ROWS_CASE(1, 4)
+            I8_ROWS_CASE(1, 5)
+            I8_ROWS_CASE(1, 6)
+            I8_ROWS_CASE(1, 7)
+            default: I8_ROWS_CASE(1, 8)
+        }
+    }
+    return 1;
+}
+
+/*
  * Batched int8 GEMM, AVX-512 VNNI, packed (blocks of PK_MIN_TOKENS tokens or more): the integer
  * analogue of matmul_avx512_packed. The tokens sit in the lanes: the activations of a K slice are
  * packed per 4 columns as [k/4][32 tokens][4 bytes], made unsigned by x ^ 0x80; each weight row's 4
@@ -1657,6 +1754,9 @@ JNIEXPORT void JNIFN(matmulInt8)(JNIEnv *env, jclass cls, jbyteArray qa, jint qO
         if (level >= LEVEL_AVX512 && i1 - i0 <= 3) matmul_i8_avx512_small(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
         else if (level >= LEVEL_AVX512 && i1 - i0 >= PK_MIN_TOKENS
                  && matmul_i8_avx512_packed(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff)) {
+        }
+        else if (level >= LEVEL_AVX512 && i1 - i0 <= 8 && k >= 64
+                 && matmul_i8_avx512_rows(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff)) {
         }
         else if (level >= LEVEL_AVX512) matmul_i8_avx512(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);
         else if (level >= LEVEL_AVX2_VNNI && has_avxvnni) matmul_i8_vnni(q + qOff, k, w, m, j0, j1, i0, i1, rs, b, cs, o + outOff);

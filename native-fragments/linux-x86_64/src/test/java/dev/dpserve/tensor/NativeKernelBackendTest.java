@@ -266,7 +266,7 @@ class NativeKernelBackendTest {
         NativeKernels.forceLevel(level);
         SplittableRandom rnd = new SplittableRandom(11 + level);
         try (Arena arena = Arena.ofShared(); NativeKernelBackend b = new NativeKernelBackend(threads)) {
-            for (int n : new int[] {1, 2, 3, 4, 7, 67}) {
+            for (int n : new int[] {1, 2, 3, 4, 5, 7, 8, 67}) {
                 for (int k : new int[] {1, 15, 16, 31, 32, 33, 63, 64, 65, 100, 1000}) {
                     for (int m : new int[] {1, 4, 6, 131}) {
                         checkInt8(b, arena, rnd, n, k, m, rnd.nextBoolean(), rnd.nextBoolean());
