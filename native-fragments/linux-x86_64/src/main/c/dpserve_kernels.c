@@ -1642,6 +1642,136 @@ static void top_k(const float *x, int len, int k, int32_t *idx, float *val) {
     }
 }
 
+/* ---------------------------------------------------------------- paged attention (decode-sized) */
+
+/*
+ * One (token, query head) of dev.dpserve.api.tensor.PagedAttention: scores over the positions
+ * [lo, pos], a softmax in F32, out = Σ p·v. The cache is seen through kv_view: blk[i] is the pinned
+ * block at table index i (NULL for blocks no position in range needs); a position's slot starts at
+ * layer + (p % bs) * slot inside it. K of the KV head at koff, V at voff (head strides applied by the
+ * caller). The Java side checks every index before the call.
+ */
+typedef struct {
+    float **blk;
+    int bs, layer, slot;
+} kv_view;
+
+static inline const float *kv_slot(const kv_view *v, int p) {
+    return v->blk[p / v->bs] + v->layer + (size_t) (p % v->bs) * v->slot;
+}
+
+/* the reference loops (baseline and AVX2 levels) */
+static void attend_base(const float *q, float *o, const kv_view *v, int koff, int voff, int kdim, int vdim, int lo,
+                        int pos, float scale, float *sc) {
+    float mx = -INFINITY;
+    for (int p = lo; p <= pos; p++) {
+        const float *k = kv_slot(v, p) + koff;
+        float d = 0.f;
+        for (int i = 0; i < kdim; i++) d += q[i] * k[i];
+        sc[p] = d * scale;
+        if (sc[p] > mx) mx = sc[p];
+    }
+    float sum = 0.f;
+    for (int p = lo; p <= pos; p++) {
+        sc[p] = expf(sc[p] - mx);
+        sum += sc[p];
+    }
+    float inv = 1.f / sum;
+    for (int i = 0; i < vdim; i++) o[i] = 0.f;
+    for (int p = lo; p <= pos; p++) {
+        const float *vv = kv_slot(v, p) + voff;
+        float w = sc[p] * inv;
+        for (int i = 0; i < vdim; i++) o[i] += w * vv[i];
+    }
+}
+
+/* e^x for x in [-88, 0] (the caller clamps), as exp256 with 16 lanes */
+A512_INLINE __m512 exp512(__m512 x) {
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 y = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+}
+
+/* lanes [0, n) of a 16-lane chunk, n in [0, 16] */
+A512_INLINE __mmask16 lanes(int n) {
+    return n >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (n > 0 ? n : 0)) - 1u);
+}
+
+/* AVX-512: q·k four positions at a time, the exponentials 16 at a time, Σ p·v in registers (128 floats per pass) */
+static A512 void attend512(const float *q, float *o, const kv_view *v, int koff, int voff, int kdim, int vdim, int lo,
+                           int pos, float scale, float *sc) {
+    int kc = (kdim + 15) / 16;
+    __mmask16 klast = lanes(kdim - 16 * (kc - 1));
+    float mx = -INFINITY;
+    int p = lo;
+    for (; p + 3 <= pos; p += 4) {
+        const float *k0 = kv_slot(v, p) + koff, *k1 = kv_slot(v, p + 1) + koff;
+        const float *k2 = kv_slot(v, p + 2) + koff, *k3 = kv_slot(v, p + 3) + koff;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < kc; c++) {
+            __mmask16 mk = c == kc - 1 ? klast : (__mmask16) 0xFFFF;
+            __m512 qv = _mm512_maskz_loadu_ps(mk, q + 16 * c);
+            a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k0 + 16 * c), a0);
+            a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k1 + 16 * c), a1);
+            a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k2 + 16 * c), a2);
+            a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k3 + 16 * c), a3);
+        }
+        sc[p] = _mm512_reduce_add_ps(a0) * scale;
+        sc[p + 1] = _mm512_reduce_add_ps(a1) * scale;
+        sc[p + 2] = _mm512_reduce_add_ps(a2) * scale;
+        sc[p + 3] = _mm512_reduce_add_ps(a3) * scale;
+        for (int u = 0; u < 4; u++) if (sc[p + u] > mx) mx = sc[p + u];
+    }
+    for (; p <= pos; p++) {
+        const float *k = kv_slot(v, p) + koff;
+        __m512 a = _mm512_setzero_ps();
+        for (int c = 0; c < kc; c++) {
+            __mmask16 mk = c == kc - 1 ? klast : (__mmask16) 0xFFFF;
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q + 16 * c), _mm512_maskz_loadu_ps(mk, k + 16 * c), a);
+        }
+        sc[p] = _mm512_reduce_add_ps(a) * scale;
+        if (sc[p] > mx) mx = sc[p];
+    }
+    /* softmax: e^(s - max), clamped at -88 (e^-88 is below the normal range; exp512 then gives 0 or a subnormal) */
+    const __m512 vmx = _mm512_set1_ps(mx), nlim = _mm512_set1_ps(-88.f);
+    __m512 vs = _mm512_setzero_ps();
+    for (int b = lo; b <= pos; b += 16) {
+        __mmask16 m = lanes(pos + 1 - b);
+        __m512 e = exp512(_mm512_max_ps(nlim, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + b), vmx)));
+        e = _mm512_maskz_mov_ps(m, e);
+        _mm512_mask_storeu_ps(sc + b, m, e);
+        vs = _mm512_add_ps(vs, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(vs));
+    /* Σ p·v, up to 8 vectors of the output at a time (nc of them in this pass) */
+    for (int d0 = 0; d0 < vdim; d0 += 128) {
+        int nc = (vdim - d0 + 15) / 16;
+        if (nc > 8) nc = 8;
+        __mmask16 mv[8];
+        __m512 acc[8];
+        for (int c = 0; c < 8; c++) {
+            mv[c] = lanes(vdim - d0 - 16 * c);
+            acc[c] = _mm512_setzero_ps();
+        }
+        for (int pp = lo; pp <= pos; pp++) {
+            const float *vv = kv_slot(v, pp) + voff + d0;
+            __m512 w = _mm512_set1_ps(sc[pp]);
+            for (int c = 0; c < 8; c++)
+                if (c < nc) acc[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mv[c], vv + 16 * c), acc[c]);
+        }
+        for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(o + d0 + 16 * c, mv[c], _mm512_mul_ps(acc[c], inv));
+    }
+}
+
 /* ---------------------------------------------------------------- machine probes (benchmarks) */
 
 /*
@@ -1844,6 +1974,71 @@ JNIEXPORT void JNIFN(topK)(JNIEnv *env, jclass cls, jfloatArray xa, jint off, ji
     if (val) (*env)->ReleasePrimitiveArrayCritical(env, va, val, 0);
     if (idx) (*env)->ReleasePrimitiveArrayCritical(env, ia, idx, 0);
     if (x) (*env)->ReleasePrimitiveArrayCritical(env, xa, x, JNI_ABORT);
+}
+
+/*
+ * Attention for the (token, head) pairs [task0, task1) (task = t * numHeads + h) of one
+ * PagedAttention. Pins the cache blocks the range needs (with a window, not the ones before it).
+ * Returns 0, or -1 if memory or a pin was not available (nothing written).
+ */
+JNIEXPORT jint JNIFN(attention)(JNIEnv *env, jclass cls, jfloatArray qa, jint qOff, jint qts, jint qhs, jint numHeads,
+                                jint numKvHeads, jint kDim, jint vDim, jobjectArray blocks, jintArray tablea, jint bs,
+                                jint layer, jint slot, jint koff, jint khs, jint voff, jint vhs, jint start,
+                                jint window, jfloat scale, jfloatArray oa, jint outOff, jint ots, jint ohs, jint task0,
+                                jint task1) {
+    (void) cls;
+    if (task1 <= task0) return 0;
+    int maxPos = start + (task1 - 1) / numHeads;
+    int minPos = window > 0 ? start + task0 / numHeads - window + 1 : 0;
+    if (minPos < 0) minPos = 0;
+    int nblk = maxPos / bs + 1, b0 = minPos / bs;
+    int32_t *table = malloc((size_t) nblk * sizeof(int32_t));
+    jobject *refs = calloc((size_t) nblk, sizeof(jobject));
+    float **pin = calloc((size_t) nblk, sizeof(float *));
+    float *sc = scratch(0, (size_t) maxPos + 16);
+    int status = -1;
+    if (!table || !refs || !pin || !sc || (*env)->PushLocalFrame(env, nblk - b0 + 4) != 0) {
+        free(table); free(refs); free(pin);
+        if ((*env)->ExceptionCheck(env)) (*env)->ExceptionClear(env);
+        return -1;
+    }
+    (*env)->GetIntArrayRegion(env, tablea, 0, nblk, table);
+    int ok = 1;
+    for (int i = b0; i < nblk && ok; i++) {
+        refs[i] = (*env)->GetObjectArrayElement(env, blocks, table[i]);
+        ok = refs[i] != NULL && !(*env)->ExceptionCheck(env);
+    }
+    /* no JNI calls other than critical ones from here to the releases */
+    float *q = ok ? (*env)->GetPrimitiveArrayCritical(env, qa, NULL) : NULL;
+    float *o = q ? (*env)->GetPrimitiveArrayCritical(env, oa, NULL) : NULL;
+    int pinned = b0;
+    if (o) {
+        for (; pinned < nblk; pinned++) {
+            pin[pinned] = (*env)->GetPrimitiveArrayCritical(env, (jarray) refs[pinned], NULL);
+            if (!pin[pinned]) break;
+        }
+    }
+    if (o && pinned == nblk) {
+        kv_view v = { pin, bs, layer, slot };
+        int group = numHeads / numKvHeads;
+        for (int task = task0; task < task1; task++) {
+            int t = task / numHeads, h = task % numHeads, kv = h / group;
+            int pos = start + t;
+            int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+            const float *qr = q + qOff + (size_t) t * qts + (size_t) h * qhs;
+            float *orow = o + outOff + (size_t) t * ots + (size_t) h * ohs;
+            if (level >= LEVEL_AVX512) attend512(qr, orow, &v, koff + kv * khs, voff + kv * vhs, kDim, vDim, lo, pos, scale, sc);
+            else attend_base(qr, orow, &v, koff + kv * khs, voff + kv * vhs, kDim, vDim, lo, pos, scale, sc);
+        }
+        status = 0;
+    }
+    for (int i = pinned - 1; i >= b0; i--) (*env)->ReleasePrimitiveArrayCritical(env, (jarray) refs[i], pin[i], JNI_ABORT);
+    if (o) (*env)->ReleasePrimitiveArrayCritical(env, oa, o, status == 0 ? 0 : JNI_ABORT);
+    if (q) (*env)->ReleasePrimitiveArrayCritical(env, qa, q, JNI_ABORT);
+    (*env)->PopLocalFrame(env, NULL);
+    if ((*env)->ExceptionCheck(env)) (*env)->ExceptionClear(env);
+    free(table); free(refs); free(pin);
+    return status;
 }
 
 JNIEXPORT jdouble JNIFN(fmaLoop)(JNIEnv *env, jclass cls, jlong iters) {

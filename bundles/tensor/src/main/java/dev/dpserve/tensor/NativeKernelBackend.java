@@ -3,6 +3,7 @@ package dev.dpserve.tensor;
 
 import dev.dpserve.api.tensor.DType;
 import dev.dpserve.api.tensor.KernelBackend;
+import dev.dpserve.api.tensor.PagedAttention;
 import dev.dpserve.api.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -55,6 +56,8 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
     private static final long PARALLEL_MIN_WORK = 1L << 17;
     private static final int MIN_ROWS_PER_TASK = 16;
     private static final int TASKS_PER_THREAD = 4;
+    /** Multiply-adds of an attention call below which it stays on the calling thread. */
+    private static final long ATTENTION_PARALLEL_MIN_WORK = 1L << 18;
 
     private volatile ExecutorService pool;
     private volatile int threads = 1;
@@ -148,8 +151,7 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
         return switch (op) {
             case MATMUL -> MatmulArgs.isFloatWeight(type);
             case MATMUL_INT8 -> type == DType.I8;
-            case QUANTIZE_ROWS, RMS_NORM, ROPE, SOFTMAX, SILU_MUL, TOP_K -> type == DType.F32;
-            case ATTENTION -> false;
+            case QUANTIZE_ROWS, RMS_NORM, ROPE, SOFTMAX, SILU_MUL, TOP_K, ATTENTION -> type == DType.F32;
         };
     }
 
@@ -259,6 +261,66 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
         need("val", val.length, k);
         if (k == 0) return;
         NativeKernels.topK(x, off, len, k, idx, val);
+    }
+
+    /**
+     * Decode-sized calls (up to {@value VectorTiledAttention#MIN_TOKENS} - 1 tokens) run in C, one
+     * JNI call per thread over a share of the (token, head) pairs, each pinning the cache blocks it
+     * needs. Chunks of {@value VectorTiledAttention#MIN_TOKENS}+ tokens (prefill) run the tiled Vector
+     * API kernel of this bundle on this backend's pool (queries in the lanes).
+     */
+    @Override
+    public void attention(PagedAttention a) {
+        checkAttention(a);
+        if (a.numTokens() >= VectorTiledAttention.MIN_TOKENS) {
+            VectorTiledAttention.attention(pool, threads, a);
+            return;
+        }
+        int tasks = a.numTokens() * a.numHeads();
+        long work = (long) tasks * a.contextLength() * (a.kDim() + a.vDim());
+        ExecutorService p = pool;
+        int t = threads;
+        if (p == null || t == 1 || tasks == 1 || work < ATTENTION_PARALLEL_MIN_WORK) {
+            attend(a, 0, tasks);
+            return;
+        }
+        int chunks = Math.min(tasks, t);
+        Tasks.run(p, t, chunks, c -> attend(a, (int) ((long) tasks * c / chunks), (int) ((long) tasks * (c + 1) / chunks)));
+    }
+
+    private static void attend(PagedAttention a, int task0, int task1) {
+        int status = NativeKernels.attention(a.q(), a.qOff(), a.qTokenStride(), a.qHeadStride(), a.numHeads(),
+                a.numKvHeads(), a.kDim(), a.vDim(), a.blocks(), a.blockTable(), a.blockSize(), a.layerOffset(),
+                a.slotStride(), a.kOffset(), a.kHeadStride(), a.vOffset(), a.vHeadStride(), a.startPosition(),
+                a.window(), a.scale(), a.out(), a.outOff(), a.outTokenStride(), a.outHeadStride(), task0, task1);
+        if (status != 0) throw new IllegalStateException("native attention could not pin its arrays");
+    }
+
+    /** Every index native code will touch, checked here (native code trusts them). */
+    private static void checkAttention(PagedAttention a) {
+        nonNegative(a.qOff(), a.qTokenStride(), a.qHeadStride(), a.outOff(), a.outTokenStride(), a.outHeadStride(),
+                a.layerOffset(), a.slotStride(), a.kOffset(), a.kHeadStride(), a.vOffset(), a.vHeadStride());
+        int lastT = a.numTokens() - 1;
+        int lastH = a.numHeads() - 1;
+        need("q", a.q().length, a.qOff() + (long) lastT * a.qTokenStride() + (long) lastH * a.qHeadStride() + a.kDim());
+        need("out", a.out().length,
+                a.outOff() + (long) lastT * a.outTokenStride() + (long) lastH * a.outHeadStride() + a.vDim());
+        int lastKv = a.numKvHeads() - 1;
+        long slotEnd = Math.max(a.kOffset() + (long) lastKv * a.kHeadStride() + a.kDim(),
+                a.vOffset() + (long) lastKv * a.vHeadStride() + a.vDim());
+        int maxPos = a.contextLength() - 1;
+        int bs = a.blockSize();
+        float[][] blocks = a.blocks();
+        int[] table = a.blockTable();
+        int first = a.window() > 0 ? Math.max(0, a.startPosition() - a.window() + 1) / bs : 0;
+        for (int i = first; i <= maxPos / bs; i++) {
+            int b = table[i];
+            if (b < 0 || b >= blocks.length || blocks[b] == null) {
+                throw new IllegalArgumentException("block table entry " + i + " = " + b + " is not a block of the cache");
+            }
+            int lastSlot = Math.min(bs - 1, maxPos - i * bs);
+            need("cache block " + b, blocks[b].length, a.layerOffset() + (long) lastSlot * a.slotStride() + slotEnd);
+        }
     }
 
     /** One GEMM block: weight rows [j0, j1), tokens [i0, i1). */

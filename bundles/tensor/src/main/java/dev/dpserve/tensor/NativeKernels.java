@@ -95,6 +95,17 @@ final class NativeKernels {
 
     static native void topK(float[] x, int off, int len, int k, int[] idx, float[] val);
 
+    /**
+     * Attention for the (token, head) pairs {@code [task0, task1)} (task = token × numHeads + head)
+     * of one {@link dev.dpserve.api.tensor.PagedAttention} (its fields, in order). The caller has
+     * checked every index. Returns 0, or -1 if the arrays could not be pinned (nothing written).
+     */
+    static native int attention(float[] q, int qOff, int qTokenStride, int qHeadStride, int numHeads, int numKvHeads,
+                                int kDim, int vDim, float[][] blocks, int[] blockTable, int blockSize, int layerOffset,
+                                int slotStride, int kOffset, int kHeadStride, int vOffset, int vHeadStride,
+                                int startPosition, int window, float scale, float[] out, int outOff, int outTokenStride,
+                                int outHeadStride, int task0, int task1);
+
     /** {@code iterations} × 12 independent 8-lane FMAs (benchmarks: the peak FMA rate). */
     static native double fmaLoop(long iterations);
 
