@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.dpserve.api.tensor.DType;
 import dev.dpserve.api.tensor.KernelBackend;
 import dev.dpserve.api.tensor.KernelBackend.Op;
+import dev.dpserve.api.tensor.PagedAttention;
 import dev.dpserve.api.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -162,6 +163,32 @@ class NativeKernelBackendTest {
                 assertTrue(w.address != 0, "a heap segment is copied to native memory for the call");
             }
             for (int n : new int[] {1, 5, 64}) checkMatmul(b, rnd, DType.F32, n, k, m, mapped);
+        }
+    }
+
+    @Test
+    void attentionRefusesIndicesOutsideItsArrays() {
+        try (NativeKernelBackend b = new NativeKernelBackend(2)) {
+            int dim = 8;
+            int slot = 2 * dim;
+            float[][] blocks = {new float[4 * slot], new float[4 * slot]};
+            float[] q = new float[dim];
+            float[] out = new float[dim];
+            // position 5 lives in table entry 1, which names block 7 of 2
+            assertThrows(IllegalArgumentException.class, () -> b.attention(new PagedAttention(q, 0, dim, dim, 1, 1, 1,
+                    dim, dim, blocks, new int[] {0, 7}, 4, 0, slot, 0, dim, dim, dim, 5, 0, 1f, out, 0, dim, dim)));
+            // a cache block too short for its last slot
+            float[][] shortBlocks = {new float[4 * slot], new float[slot + dim]};
+            assertThrows(IllegalArgumentException.class, () -> b.attention(new PagedAttention(q, 0, dim, dim, 1, 1, 1,
+                    dim, dim, shortBlocks, new int[] {0, 1}, 4, 0, slot, 0, dim, dim, dim, 5, 0, 1f, out, 0, dim, dim)));
+            // an output too short
+            assertThrows(IllegalArgumentException.class, () -> b.attention(new PagedAttention(q, 0, dim, dim, 1, 1, 1,
+                    dim, dim, blocks, new int[] {0, 1}, 4, 0, slot, 0, dim, dim, dim, 5, 0, 1f, new float[dim - 1], 0,
+                    dim, dim)));
+            // the same call with valid arrays runs: one position per block slot, the output a convex mix of V rows
+            b.attention(new PagedAttention(q, 0, dim, dim, 1, 1, 1, dim, dim, blocks, new int[] {0, 1}, 4, 0, slot, 0,
+                    dim, dim, dim, 5, 0, 1f, out, 0, dim, dim));
+            for (float o : out) assertEquals(0f, o, "V is all zeros");
         }
     }
 
