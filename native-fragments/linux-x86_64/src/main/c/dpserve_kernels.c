@@ -1651,6 +1651,9 @@ static void top_k(const float *x, int len, int k, int32_t *idx, float *val) {
  * layer + (p % bs) * slot inside it. K of the KV head at koff, V at voff (head strides applied by the
  * caller). The Java side checks every index before the call.
  */
+/* the most query heads attended together (their scores are ATT_G rows of the context) */
+#define ATT_G 32
+
 typedef struct {
     float **blk;
     int bs, layer, slot;
@@ -1706,69 +1709,126 @@ A512_INLINE __mmask16 lanes(int n) {
     return n >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (n > 0 ? n : 0)) - 1u);
 }
 
-/* AVX-512: q·k four positions at a time, the exponentials 16 at a time, Σ p·v in registers (128 floats per pass) */
-static A512 void attend512(const float *q, float *o, const kv_view *v, int koff, int voff, int kdim, int vdim, int lo,
-                           int pos, float scale, float *sc) {
-    int kc = (kdim + 15) / 16;
-    __mmask16 klast = lanes(kdim - 16 * (kc - 1));
-    float mx = -INFINITY;
-    int p = lo;
-    for (; p + 3 <= pos; p += 4) {
-        const float *k0 = kv_slot(v, p) + koff, *k1 = kv_slot(v, p + 1) + koff;
-        const float *k2 = kv_slot(v, p + 2) + koff, *k3 = kv_slot(v, p + 3) + koff;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int c = 0; c < kc; c++) {
-            __mmask16 mk = c == kc - 1 ? klast : (__mmask16) 0xFFFF;
-            __m512 qv = _mm512_maskz_loadu_ps(mk, q + 16 * c);
-            a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k0 + 16 * c), a0);
-            a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k1 + 16 * c), a1);
-            a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k2 + 16 * c), a2);
-            a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k3 + 16 * c), a3);
-        }
-        sc[p] = _mm512_reduce_add_ps(a0) * scale;
-        sc[p + 1] = _mm512_reduce_add_ps(a1) * scale;
-        sc[p + 2] = _mm512_reduce_add_ps(a2) * scale;
-        sc[p + 3] = _mm512_reduce_add_ps(a3) * scale;
-        for (int u = 0; u < 4; u++) if (sc[p + u] > mx) mx = sc[p + u];
+/*
+ * AVX-512, the query heads of one group (heads sharing a KV head, all of them for MLA) together, so
+ * that each K/V row comes from memory once per group instead of once per head. Scores: tiles of
+ * HT heads × 4 positions (16 accumulators over the K row, then 16 reductions), the K rows of a tile
+ * staying in L1 while the heads pass. Softmax per head (exponentials 16 at a time). Σ p·v: tiles of
+ * HT heads × 4 vectors of the output in registers over all positions, the V slice (64 floats ×
+ * positions) reused from L2 by the next head tile. sc: g rows of ld floats.
+ */
+#define ATT_SCORES(HT)                                                                              \
+    A512_INLINE void att_scores##HT(const float *const *q, const kv_view *v, int koff, int kdim, int lo, int pos, \
+                                    float scale, float *sc, size_t ld) {                            \
+        int kc = (kdim + 15) / 16;                                                                  \
+        __mmask16 klast = lanes(kdim - 16 * (kc - 1));                                              \
+        int p = lo;                                                                                 \
+        for (; p + 3 <= pos; p += 4) {                                                              \
+            const float *k[4];                                                                      \
+            for (int u = 0; u < 4; u++) k[u] = kv_slot(v, p + u) + koff;                            \
+            __m512 acc[HT][4];                                                                      \
+            for (int h = 0; h < HT; h++)                                                            \
+                for (int u = 0; u < 4; u++) acc[h][u] = _mm512_setzero_ps();                        \
+            for (int c = 0; c < kc; c++) {                                                          \
+                __mmask16 mk = c == kc - 1 ? klast : (__mmask16) 0xFFFF;                            \
+                __m512 kv[4];                                                                       \
+                for (int u = 0; u < 4; u++) kv[u] = _mm512_maskz_loadu_ps(mk, k[u] + 16 * c);       \
+                for (int h = 0; h < HT; h++) {                                                      \
+                    __m512 qv = _mm512_maskz_loadu_ps(mk, q[h] + 16 * c);                           \
+                    for (int u = 0; u < 4; u++) acc[h][u] = _mm512_fmadd_ps(qv, kv[u], acc[h][u]);  \
+                }                                                                                   \
+            }                                                                                       \
+            for (int h = 0; h < HT; h++)                                                            \
+                for (int u = 0; u < 4; u++) sc[h * ld + p + u] = _mm512_reduce_add_ps(acc[h][u]) * scale; \
+        }                                                                                           \
+        for (; p <= pos; p++) {                                                                     \
+            const float *k = kv_slot(v, p) + koff;                                                  \
+            __m512 acc[HT];                                                                         \
+            for (int h = 0; h < HT; h++) acc[h] = _mm512_setzero_ps();                              \
+            for (int c = 0; c < kc; c++) {                                                          \
+                __mmask16 mk = c == kc - 1 ? klast : (__mmask16) 0xFFFF;                            \
+                __m512 kv = _mm512_maskz_loadu_ps(mk, k + 16 * c);                                  \
+                for (int h = 0; h < HT; h++) acc[h] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q[h] + 16 * c), kv, acc[h]); \
+            }                                                                                       \
+            for (int h = 0; h < HT; h++) sc[h * ld + p] = _mm512_reduce_add_ps(acc[h]) * scale;     \
+        }                                                                                           \
     }
-    for (; p <= pos; p++) {
-        const float *k = kv_slot(v, p) + koff;
-        __m512 a = _mm512_setzero_ps();
-        for (int c = 0; c < kc; c++) {
-            __mmask16 mk = c == kc - 1 ? klast : (__mmask16) 0xFFFF;
-            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q + 16 * c), _mm512_maskz_loadu_ps(mk, k + 16 * c), a);
-        }
-        sc[p] = _mm512_reduce_add_ps(a) * scale;
-        if (sc[p] > mx) mx = sc[p];
+
+#define ATT_VALUES(HT)                                                                              \
+    A512_INLINE void att_values##HT(float *const *o, const kv_view *v, int voff, int vdim, int lo, int pos, \
+                                    const float *sc, size_t ld, const float *inv) {                 \
+        for (int d0 = 0; d0 < vdim; d0 += 64) {                                                     \
+            int nc = (vdim - d0 + 15) / 16;                                                         \
+            if (nc > 4) nc = 4;                                                                     \
+            __mmask16 mv[4];                                                                        \
+            __m512 acc[HT][4];                                                                      \
+            for (int c = 0; c < 4; c++) {                                                           \
+                mv[c] = lanes(vdim - d0 - 16 * c);                                                  \
+                for (int h = 0; h < HT; h++) acc[h][c] = _mm512_setzero_ps();                       \
+            }                                                                                       \
+            for (int p = lo; p <= pos; p++) {                                                       \
+                const float *vv = kv_slot(v, p) + voff + d0;                                        \
+                __m512 x[4];                                                                        \
+                for (int c = 0; c < 4; c++) x[c] = c < nc ? _mm512_maskz_loadu_ps(mv[c], vv + 16 * c) : _mm512_setzero_ps(); \
+                for (int h = 0; h < HT; h++) {                                                      \
+                    __m512 w = _mm512_set1_ps(sc[h * ld + p]);                                      \
+                    for (int c = 0; c < 4; c++)                                                     \
+                        if (c < nc) acc[h][c] = _mm512_fmadd_ps(w, x[c], acc[h][c]);                \
+                }                                                                                   \
+            }                                                                                       \
+            for (int h = 0; h < HT; h++)                                                            \
+                for (int c = 0; c < nc; c++)                                                        \
+                    _mm512_mask_storeu_ps(o[h] + d0 + 16 * c, mv[c], _mm512_mul_ps(acc[h][c], _mm512_set1_ps(inv[h]))); \
+        }                                                                                           \
     }
-    /* softmax: e^(s - max), clamped at -88 (e^-88 is below the normal range; exp512 then gives 0 or a subnormal) */
-    const __m512 vmx = _mm512_set1_ps(mx), nlim = _mm512_set1_ps(-88.f);
+ATT_SCORES(4)
+ATT_SCORES(3)
+ATT_SCORES(2)
+ATT_SCORES(1)
+ATT_VALUES(4)
+ATT_VALUES(3)
+ATT_VALUES(2)
+ATT_VALUES(1)
+
+/* e^(s - max) in place over [lo, pos], clamped at -88 (exp512 then gives 0 or a subnormal); returns the sum */
+A512_INLINE float att_softmax_row(float *s, int lo, int pos) {
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    for (int b = lo; b <= pos; b += 16) vm = _mm512_mask_max_ps(vm, lanes(pos + 1 - b), vm, _mm512_loadu_ps(s + b));
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vm)), nlim = _mm512_set1_ps(-88.f);
     __m512 vs = _mm512_setzero_ps();
     for (int b = lo; b <= pos; b += 16) {
         __mmask16 m = lanes(pos + 1 - b);
-        __m512 e = exp512(_mm512_max_ps(nlim, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + b), vmx)));
-        e = _mm512_maskz_mov_ps(m, e);
-        _mm512_mask_storeu_ps(sc + b, m, e);
+        __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_max_ps(nlim, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + b), mx))));
+        _mm512_mask_storeu_ps(s + b, m, e);
         vs = _mm512_add_ps(vs, e);
     }
-    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(vs));
-    /* Σ p·v, up to 8 vectors of the output at a time (nc of them in this pass) */
-    for (int d0 = 0; d0 < vdim; d0 += 128) {
-        int nc = (vdim - d0 + 15) / 16;
-        if (nc > 8) nc = 8;
-        __mmask16 mv[8];
-        __m512 acc[8];
-        for (int c = 0; c < 8; c++) {
-            mv[c] = lanes(vdim - d0 - 16 * c);
-            acc[c] = _mm512_setzero_ps();
+    return _mm512_reduce_add_ps(vs);
+}
+
+/* g query heads (q[i], o[i]) over the same KV head; sc: g rows of ld floats */
+static A512 void attend512_group(const float *const *q, float *const *o, int g, const kv_view *v, int koff, int voff,
+                                 int kdim, int vdim, int lo, int pos, float scale, float *sc, size_t ld) {
+    for (int h = 0; h < g; h += 4) {
+        int ht = g - h < 4 ? g - h : 4;
+        float *s = sc + h * ld;
+        switch (ht) {
+            case 4: att_scores4(q + h, v, koff, kdim, lo, pos, scale, s, ld); break;
+            case 3: att_scores3(q + h, v, koff, kdim, lo, pos, scale, s, ld); break;
+            case 2: att_scores2(q + h, v, koff, kdim, lo, pos, scale, s, ld); break;
+            default: att_scores1(q + h, v, koff, kdim, lo, pos, scale, s, ld); break;
         }
-        for (int pp = lo; pp <= pos; pp++) {
-            const float *vv = kv_slot(v, pp) + voff + d0;
-            __m512 w = _mm512_set1_ps(sc[pp]);
-            for (int c = 0; c < 8; c++)
-                if (c < nc) acc[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mv[c], vv + 16 * c), acc[c]);
+    }
+    float inv[4];
+    for (int h = 0; h < g; h += 4) {
+        int ht = g - h < 4 ? g - h : 4;
+        float *s = sc + h * ld;
+        for (int i = 0; i < ht; i++) inv[i] = 1.f / att_softmax_row(s + i * ld, lo, pos);
+        switch (ht) {
+            case 4: att_values4(o + h, v, voff, vdim, lo, pos, s, ld, inv); break;
+            case 3: att_values3(o + h, v, voff, vdim, lo, pos, s, ld, inv); break;
+            case 2: att_values2(o + h, v, voff, vdim, lo, pos, s, ld, inv); break;
+            default: att_values1(o + h, v, voff, vdim, lo, pos, s, ld, inv); break;
         }
-        for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(o + d0 + 16 * c, mv[c], _mm512_mul_ps(acc[c], inv));
     }
 }
 
@@ -1995,7 +2055,7 @@ JNIEXPORT jint JNIFN(attention)(JNIEnv *env, jclass cls, jfloatArray qa, jint qO
     int32_t *table = malloc((size_t) nblk * sizeof(int32_t));
     jobject *refs = calloc((size_t) nblk, sizeof(jobject));
     float **pin = calloc((size_t) nblk, sizeof(float *));
-    float *sc = scratch(0, (size_t) maxPos + 16);
+    float *sc = scratch(0, (((size_t) maxPos + 16) & ~(size_t) 15) * ATT_G);
     int status = -1;
     if (!table || !refs || !pin || !sc || (*env)->PushLocalFrame(env, nblk - b0 + 4) != 0) {
         free(table); free(refs); free(pin);
@@ -2021,14 +2081,28 @@ JNIEXPORT jint JNIFN(attention)(JNIEnv *env, jclass cls, jfloatArray qa, jint qO
     if (o && pinned == nblk) {
         kv_view v = { pin, bs, layer, slot };
         int group = numHeads / numKvHeads;
-        for (int task = task0; task < task1; task++) {
+        size_t ld = ((size_t) maxPos + 16) & ~(size_t) 15;
+        for (int task = task0; task < task1;) {
             int t = task / numHeads, h = task % numHeads, kv = h / group;
             int pos = start + t;
             int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
-            const float *qr = q + qOff + (size_t) t * qts + (size_t) h * qhs;
-            float *orow = o + outOff + (size_t) t * ots + (size_t) h * ohs;
-            if (level >= LEVEL_AVX512) attend512(qr, orow, &v, koff + kv * khs, voff + kv * vhs, kDim, vDim, lo, pos, scale, sc);
-            else attend_base(qr, orow, &v, koff + kv * khs, voff + kv * vhs, kDim, vDim, lo, pos, scale, sc);
+            /* the run of heads of this token over the same KV head, at most ATT_G */
+            int g = (kv + 1) * group - h;
+            if (g > task1 - task) g = task1 - task;
+            if (g > ATT_G) g = ATT_G;
+            const float *qr[ATT_G];
+            float *orow[ATT_G];
+            for (int i = 0; i < g; i++) {
+                qr[i] = q + qOff + (size_t) t * qts + (size_t) (h + i) * qhs;
+                orow[i] = o + outOff + (size_t) t * ots + (size_t) (h + i) * ohs;
+            }
+            if (level >= LEVEL_AVX512) {
+                attend512_group(qr, orow, g, &v, koff + kv * khs, voff + kv * vhs, kDim, vDim, lo, pos, scale, sc, ld);
+            } else {
+                for (int i = 0; i < g; i++)
+                    attend_base(qr[i], orow[i], &v, koff + kv * khs, voff + kv * vhs, kDim, vDim, lo, pos, scale, sc);
+            }
+            task += g;
         }
         status = 0;
     }

@@ -23,8 +23,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Paged attention of one layer at the model shapes, per backend, with the backend's pool at
  * {@code threads}: the 110M Llama's 12 heads of 64 (decode at context 512 and 2048, a 512-token
- * prefill chunk) and the DeepSeek-V3-shaped model's MLA (16 heads over a 256 + 32 latent, decode at
- * context 64 and 1024). Blocks of 16 positions, laid out as the engine's cache (K then V per slot).
+ * prefill chunk), the DeepSeek-V3-shaped model's MLA (16 heads over a 256 + 32 latent, decode at
+ * context 64 and 1024) and DeepSeek-V3's own (128 heads over 512 + 64, context 1024). Blocks of 16 positions, laid out as the engine's cache (K then V per slot).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -38,7 +38,7 @@ public class AttentionBench {
     @Param({"native", "vector"})
     public String backend;
 
-    @Param({"llamaDecode512", "llamaDecode2048", "llamaPrefill512", "mlaDecode64", "mlaDecode1024"})
+    @Param({"llamaDecode512", "llamaDecode2048", "llamaPrefill512", "mlaDecode64", "mlaDecode1024", "dsv3Decode1024"})
     public String shape;
 
     @Param({"2"})
@@ -57,6 +57,7 @@ public class AttentionBench {
             case "llamaPrefill512" -> dense(rnd, 12, 64, 0, 512);
             case "mlaDecode64" -> mla(rnd, 16, 256, 32, 63);
             case "mlaDecode1024" -> mla(rnd, 16, 256, 32, 1023);
+            case "dsv3Decode1024" -> mla(rnd, 128, 512, 64, 1023);
             default -> throw new IllegalArgumentException("shape " + shape);
         };
     }
