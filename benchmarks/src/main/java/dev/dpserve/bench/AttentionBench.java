@@ -24,7 +24,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * Paged attention of one layer at the model shapes, per backend, with the backend's pool at
  * {@code threads}: the 110M Llama's 12 heads of 64 (decode at context 512 and 2048, a 512-token
  * prefill chunk), the DeepSeek-V3-shaped model's MLA (16 heads over a 256 + 32 latent, decode at
- * context 64 and 1024) and DeepSeek-V3's own (128 heads over 512 + 64, context 1024). Blocks of 16 positions, laid out as the engine's cache (K then V per slot).
+ * context 64 and 1024) and DeepSeek-V3's own (128 heads over 512 + 64, context 1024). Blocks of 16
+ * positions, laid out as the engine's cache (K then V per slot).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
