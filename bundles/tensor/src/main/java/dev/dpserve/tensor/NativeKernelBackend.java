@@ -17,9 +17,12 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
 
 /**
- * Kernels in C (AVX2/FMA, AVX-512 for batched GEMMs, AVX-VNNI or AVX-512 VNNI for int8, with an
- * x86-64 baseline fallback; the path is chosen at load time from the CPU's features) called through JNI; the library comes from a platform fragment of this bundle
- * ({@code dev.dpserve.tensor.native.linux.x86_64}).
+ * Kernels in C (AVX2/FMA, AVX-512 for batched GEMMs and attention, AVX-VNNI or AVX-512 VNNI for
+ * int8, with an x86-64 baseline fallback; the path is chosen at load time from the CPU's features)
+ * called through JNI; the library comes from a platform fragment of this bundle
+ * ({@code dev.dpserve.tensor.native.linux.x86_64}). Attention runs in C for decode-sized calls
+ * whose query heads share KV heads (GQA, MLA) and on this bundle's Vector API kernels otherwise
+ * (see {@link #attention}).
  *
  * <p>Registration: this component always activates, loads the library and only then registers
  * itself as a {@link KernelBackend} named "native" (score {@value #SCORE}, above "vector"). Without
@@ -29,8 +32,9 @@ import org.osgi.service.component.annotations.Deactivate;
  * {@value #BATCH_TILE} tokens ({@value #PACKED_TILE} for float and int8 weights at
  * {@value #PACKED_MIN_TOKENS}+ tokens on AVX-512, where the kernel reads each weight byte from
  * memory once per block), one JNI call per block, over a pool of
- * {@code availableProcessors} threads (the caller works too). The element-wise ops run on the
- * calling thread. Activations are pinned with {@code GetPrimitiveArrayCritical}; weights are read
+ * {@code availableProcessors} threads (the caller works too). Attention splits its (token, head)
+ * pairs over the same pool, one JNI call per thread, each pinning the cache blocks it reads. The
+ * element-wise ops run on the calling thread. Activations are pinned with {@code GetPrimitiveArrayCritical}; weights are read
  * at their native address (memory-mapped checkpoints are never copied). A weight backed by a heap
  * array is copied to native memory for the duration of the call (correct, not fast).
  */
