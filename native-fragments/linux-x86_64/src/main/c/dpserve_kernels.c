@@ -1730,6 +1730,18 @@ A512_INLINE __mmask16 lanes(int n) {
  * HT heads × 4 vectors of the output in registers over all positions, the V slice (64 floats ×
  * positions) reused from L2 by the next head tile. sc: g rows of ld floats.
  */
+/* positions ahead whose K/V rows are prefetched: a decode step finds its cache in memory, not in cache */
+#ifndef ATT_PF
+#define ATT_PF 16
+#endif
+
+/* the lines of n floats from a */
+A512_INLINE void att_prefetch(const float *a, int n) {
+    const char *c = (const char *) a;
+    const char *e = (const char *) (a + n);
+    for (c = (const char *) ((uintptr_t) c & ~(uintptr_t) 63); c < e; c += 64) _mm_prefetch(c, _MM_HINT_T0);
+}
+
 #define ATT_SCORES(HT)                                                                              \
     A512_INLINE void att_scores##HT(const float *const *q, const kv_view *v, int koff, int kdim, int lo, int pos, \
                                     float scale, float *sc, size_t ld) {                            \
@@ -1739,6 +1751,8 @@ A512_INLINE __mmask16 lanes(int n) {
         for (; p + 3 <= pos; p += 4) {                                                              \
             const float *k[4];                                                                      \
             for (int u = 0; u < 4; u++) k[u] = kv_slot(v, p + u) + koff;                            \
+            for (int u = 0; u < 4 && p + u + ATT_PF <= pos; u++)                                    \
+                att_prefetch(kv_slot(v, p + u + ATT_PF) + koff, kdim);                              \
             __m512 acc[HT][4];                                                                      \
             for (int h = 0; h < HT; h++)                                                            \
                 for (int u = 0; u < 4; u++) acc[h][u] = _mm512_setzero_ps();                        \
@@ -1781,6 +1795,7 @@ A512_INLINE __mmask16 lanes(int n) {
             }                                                                                       \
             for (int p = lo; p <= pos; p++) {                                                       \
                 const float *vv = kv_slot(v, p) + voff + d0;                                        \
+                if (p + ATT_PF <= pos) att_prefetch(kv_slot(v, p + ATT_PF) + voff + d0, vdim - d0 < 64 ? vdim - d0 : 64); \
                 __m512 x[4];                                                                        \
                 for (int c = 0; c < 4; c++) x[c] = c < nc ? _mm512_maskz_loadu_ps(mv[c], vv + 16 * c) : _mm512_setzero_ps(); \
                 for (int h = 0; h < HT; h++) {                                                      \

@@ -3,6 +3,7 @@ package dev.dpserve.bench;
 
 import dev.dpserve.api.tensor.KernelBackend;
 import dev.dpserve.api.tensor.PagedAttention;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -25,7 +26,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code threads}: the 110M Llama's 12 heads of 64 (decode at context 512 and 2048, a 512-token
  * prefill chunk), the DeepSeek-V3-shaped model's MLA (16 heads over a 256 + 32 latent, decode at
  * context 64 and 1024) and DeepSeek-V3's own (128 heads over 512 + 64, context 1024). Blocks of 16
- * positions, laid out as the engine's cache (K then V per slot).
+ * positions, laid out as the engine's cache (K then V per slot); distinct caches of at least
+ * {@value #MIN_TOTAL_BYTES} bytes in all are cycled, so that each call reads its cache from memory.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -45,22 +47,37 @@ public class AttentionBench {
     @Param({"2"})
     public int threads;
 
+    /** The distinct caches cycled through together hold at least this many bytes (beyond the LLC). */
+    public static final long MIN_TOTAL_BYTES = 96L << 20;
+
     private KernelBackend kernels;
-    private PagedAttention call;
+    private PagedAttention[] calls;
+    private int next;
 
     @Setup(Level.Trial)
     public void setup() {
         kernels = GemmBench.backend(backend, threads);
         SplittableRandom rnd = new SplittableRandom(1);
-        call = switch (shape) {
-            case "llamaDecode512" -> dense(rnd, 12, 64, 511, 1);
-            case "llamaDecode2048" -> dense(rnd, 12, 64, 2047, 1);
-            case "llamaPrefill512" -> dense(rnd, 12, 64, 0, 512);
-            case "mlaDecode64" -> mla(rnd, 16, 256, 32, 63);
-            case "mlaDecode1024" -> mla(rnd, 16, 256, 32, 1023);
-            case "dsv3Decode1024" -> mla(rnd, 128, 512, 64, 1023);
-            default -> throw new IllegalArgumentException("shape " + shape);
-        };
+        // as in a decode step, where the other layers' caches and the weights pass through the
+        // caches between two calls on one layer: distinct caches, cycled, far beyond the LLC
+        calls = new PagedAttention[1];
+        for (int c = 0; c < calls.length; c++) {
+            calls[c] = switch (shape) {
+                case "llamaDecode512" -> dense(rnd, 12, 64, 511, 1);
+                case "llamaDecode2048" -> dense(rnd, 12, 64, 2047, 1);
+                case "llamaPrefill512" -> dense(rnd, 12, 64, 0, 512);
+                case "mlaDecode64" -> mla(rnd, 16, 256, 32, 63);
+                case "mlaDecode1024" -> mla(rnd, 16, 256, 32, 1023);
+                case "dsv3Decode1024" -> mla(rnd, 128, 512, 64, 1023);
+                default -> throw new IllegalArgumentException("shape " + shape);
+            };
+            if (c == 0) {
+                long bytes = 0;
+                for (float[] b : calls[0].blocks()) bytes += 4L * b.length;
+                int copies = (int) Math.clamp((MIN_TOTAL_BYTES + bytes - 1) / bytes, 2, 4096);
+                calls = Arrays.copyOf(calls, copies);
+            }
+        }
     }
 
     @TearDown(Level.Trial)
@@ -70,6 +87,8 @@ public class AttentionBench {
 
     @Benchmark
     public float[] attention() {
+        PagedAttention call = calls[next];
+        next = (next + 1) % calls.length;
         kernels.attention(call);
         return call.out();
     }

@@ -20,9 +20,8 @@ import org.osgi.service.component.annotations.Deactivate;
  * Kernels in C (AVX2/FMA, AVX-512 for batched GEMMs and attention, AVX-VNNI or AVX-512 VNNI for
  * int8, with an x86-64 baseline fallback; the path is chosen at load time from the CPU's features)
  * called through JNI; the library comes from a platform fragment of this bundle
- * ({@code dev.dpserve.tensor.native.linux.x86_64}). Attention runs in C for decode-sized calls
- * whose query heads share KV heads (GQA, MLA) and on this bundle's Vector API kernels otherwise
- * (see {@link #attention}).
+ * ({@code dev.dpserve.tensor.native.linux.x86_64}). Attention runs in C for decode-sized calls and
+ * on this bundle's tiled Vector API kernel for prefill chunks (see {@link #attention}).
  *
  * <p>Registration: this component always activates, loads the library and only then registers
  * itself as a {@link KernelBackend} named "native" (score {@value #SCORE}, above "vector"). Without
@@ -268,18 +267,18 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
     }
 
     /**
-     * Decode-sized calls (up to {@value VectorTiledAttention#MIN_TOKENS} - 1 tokens) where query heads
-     * share a KV head (GQA, MLA) run in C, one JNI call per thread over a share of the (token, head)
-     * pairs, each pinning the cache blocks it needs; the heads of a group read each K/V row once
-     * (MLA decode ≈ 2× the Vector API kernel, which reads it once per head). The rest runs this
-     * bundle's Vector API kernels on this backend's pool: chunks of
-     * {@value VectorTiledAttention#MIN_TOKENS}+ tokens (prefill, queries in the lanes) and one KV head
-     * per query head (MHA), where the C kernel measured 0.7–1.2× the Vector API one.
+     * Decode-sized calls (up to {@value VectorTiledAttention#MIN_TOKENS} - 1 tokens) run in C, one
+     * JNI call per thread over a share of the (token, head) pairs, each pinning the cache blocks it
+     * needs. The heads of a group (GQA, MLA) read each K/V row once, and the rows of the positions
+     * ahead are prefetched, since a decode step finds its cache in memory (MLA decode ≈ 2×, MHA
+     * 1.25–1.5× the Vector API kernel on cold caches). Chunks of
+     * {@value VectorTiledAttention#MIN_TOKENS}+ tokens (prefill) run the tiled Vector API kernel of
+     * this bundle (queries in the lanes) on this backend's pool.
      */
     @Override
     public void attention(PagedAttention a) {
         checkAttention(a);
-        if (a.numTokens() >= VectorTiledAttention.MIN_TOKENS || a.numHeads() == a.numKvHeads()) {
+        if (a.numTokens() >= VectorTiledAttention.MIN_TOKENS) {
             VectorAttention.attention(pool, threads, a);
             return;
         }
