@@ -188,7 +188,7 @@ public class ServerBundlesIT {
             String table = String.valueOf(session.execute("dpserve:backend"));
             // (the native fragment is part of the server set: "native" leads where it implements the op)
             assertTrue(table, table.contains("backends: native, vector, java; pinned: none"));
-            assertTrue(table, java.util.regex.Pattern.compile("ATTENTION\\s+F32\\s+vector\\s+vector \\(100\\), java \\(0\\)").matcher(table).find());
+            assertTrue(table, java.util.regex.Pattern.compile("ATTENTION\\s+F32\\s+native\\s+native \\(200\\), vector \\(100\\), java \\(0\\)").matcher(table).find());
             assertTrue(table, java.util.regex.Pattern.compile("MATMUL\\s+BF16\\s+native").matcher(table).find());
             String pinned = String.valueOf(session.execute("dpserve:backend java"));
             assertTrue(pinned, pinned.contains("'java' pinned"));
@@ -201,7 +201,7 @@ public class ServerBundlesIT {
             String auto = String.valueOf(session.execute("dpserve:backend auto"));
             assertTrue(auto, auto.contains("best score per op"));
             table = String.valueOf(session.execute("dpserve:backend"));
-            assertTrue(table, table.contains("pinned: none") && java.util.regex.Pattern.compile("ATTENTION\\s+F32\\s+vector").matcher(table).find());
+            assertTrue(table, table.contains("pinned: none") && java.util.regex.Pattern.compile("ATTENTION\\s+F32\\s+native").matcher(table).find());
 
             // the conformance kit inside the framework, on the registered vector backend
             String kit = String.valueOf(session.execute("dpserve:conformance vector"));

@@ -33,9 +33,10 @@ import org.osgi.service.component.annotations.Deactivate;
  * memory once per block), one JNI call per block, over a pool of
  * {@code availableProcessors} threads (the caller works too). Attention splits its (token, head)
  * pairs over the same pool, one JNI call per thread, each pinning the cache blocks it reads. The
- * element-wise ops run on the calling thread. Activations are pinned with {@code GetPrimitiveArrayCritical}; weights are read
- * at their native address (memory-mapped checkpoints are never copied). A weight backed by a heap
- * array is copied to native memory for the duration of the call (correct, not fast).
+ * element-wise ops run on the calling thread. Activations are pinned with
+ * {@code GetPrimitiveArrayCritical}; weights are read at their native address (memory-mapped
+ * checkpoints are never copied). A weight backed by a heap array is copied to native memory for
+ * the duration of the call (correct, not fast).
  */
 @Component(service = {}, immediate = true)
 public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
@@ -279,7 +280,7 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
     public void attention(PagedAttention a) {
         checkAttention(a);
         if (a.numTokens() >= VectorTiledAttention.MIN_TOKENS) {
-            VectorAttention.attention(pool, threads, a);
+            VectorTiledAttention.attention(pool, threads, a);
             return;
         }
         int tasks = a.numTokens() * a.numHeads();
