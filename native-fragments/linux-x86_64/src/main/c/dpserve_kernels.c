@@ -967,36 +967,6 @@ ROW512_KERNEL(DT_F32, row512_f32)
 ROW512_KERNEL(DT_BF16, row512_bf16)
 ROW512_KERNEL(DT_F16, row512_f16)
 
-/*
- * One token, BF16: 32 weights per 64-byte load, split into the even elements (shifted up) and
- * the odd ones (masked), against a copy of x permuted the same way per 32 floats (xe). Saves the
- * widening shuffles of load16.
- */
-A512_INLINE void row512_bf16_1(const uint16_t *w, const float *xe, const float *x, int k32, int kfull, float *o) {
-    const __m512i hi = _mm512_set1_epi32((int) 0xFFFF0000u);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int p = 0;
-    for (; p + 64 <= k32; p += 64) {
-        if (ROW_PF > 0) {
-            _mm_prefetch((const char *) (w + p) + ROW_PF, _MM_HINT_T0);
-            _mm_prefetch((const char *) (w + p) + ROW_PF + 64, _MM_HINT_T0);
-        }
-        __m512i v0 = _mm512_loadu_si512((const void *) (w + p));
-        __m512i v1 = _mm512_loadu_si512((const void *) (w + p + 32));
-        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_load_ps(xe + p), a0);
-        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_load_ps(xe + p + 16), a1);
-        a2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_load_ps(xe + p + 32), a2);
-        a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), _mm512_load_ps(xe + p + 48), a3);
-    }
-    for (; p < k32; p += 32) {
-        __m512i v0 = _mm512_loadu_si512((const void *) (w + p));
-        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_load_ps(xe + p), a0);
-        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_load_ps(xe + p + 16), a1);
-    }
-    for (; p < kfull; p += 16) a0 = _mm512_fmadd_ps(load16(DT_BF16, w, (size_t) p), _mm512_loadu_ps(x + p), a0);
-    o[0] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
 /* the caller adds the K tail from k & ~15 */
 static A512 void matmul_avx512_small(int dtype, const float *x, int k, const void *w, int m, int j0, int j1, int i0,
                                      int i1, float *out) {
@@ -1004,20 +974,6 @@ static A512 void matmul_avx512_small(int dtype, const float *x, int k, const voi
     int nt = i1 - i0;
     const float *xp = x + (size_t) i0 * k;
     float *op = out + (size_t) i0 * m;
-    int k32 = k & ~31;
-    float *xe = dtype == DT_BF16 && nt == 1 && k32 > 0 ? scratch(1, (size_t) k32) : NULL;
-    if (xe) {
-        /* per 32 floats: the even ones, then the odd ones */
-        const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        for (int p = 0; p < k32; p += 32) {
-            __m512 lo = _mm512_loadu_ps(xp + p), hi = _mm512_loadu_ps(xp + p + 16);
-            _mm512_store_ps(xe + p, _mm512_permutex2var_ps(lo, ev, hi));
-            _mm512_store_ps(xe + p + 16, _mm512_permutex2var_ps(lo, od, hi));
-        }
-        for (int j = j0; j < j1; j++) row512_bf16_1((const uint16_t *) w + (size_t) j * k, xe, xp, k32, kfull, op + j);
-        return;
-    }
     for (int j = j0; j < j1; j++) {
         if (dtype == DT_F32) row512_f32(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
         else if (dtype == DT_BF16) row512_bf16(w, (size_t) j, xp, (size_t) k, nt, kfull, op + j, (size_t) m);
