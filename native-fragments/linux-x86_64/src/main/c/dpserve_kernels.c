@@ -1774,6 +1774,87 @@ ATT_VALUES(3)
 ATT_VALUES(2)
 ATT_VALUES(1)
 
+/*
+ * The same for heads with a KV head each (MHA): head h's K/V at koff[h]/voff[h] of the slot. A
+ * tile of HT heads reads HT·kdim consecutive floats of a slot per position instead of kdim, so a
+ * pass over the positions touches 1 KiB of each slot rather than 256 bytes.
+ */
+#define ATT_SCORES_MHA(HT)                                                                          \
+    A512_INLINE void att_scores_mha##HT(const float *const *q, const kv_view *v, const int *koff, int kdim, int lo, \
+                                        int pos, float scale, float *sc, size_t ld) {               \
+        int kc = (kdim + 15) / 16;                                                                  \
+        __mmask16 klast = lanes(kdim - 16 * (kc - 1));                                              \
+        int span = koff[HT - 1] + kdim - koff[0];                                                   \
+        int p = lo;                                                                                 \
+        for (; p + 3 <= pos; p += 4) {                                                              \
+            const float *k[4];                                                                      \
+            for (int u = 0; u < 4; u++) k[u] = kv_slot(v, p + u);                                   \
+            for (int u = 0; u < 4 && p + u + ATT_PF <= pos; u++)                                    \
+                att_prefetch(kv_slot(v, p + u + ATT_PF) + koff[0], span);                           \
+            __m512 acc[HT][4];                                                                      \
+            for (int h = 0; h < HT; h++)                                                            \
+                for (int u = 0; u < 4; u++) acc[h][u] = _mm512_setzero_ps();                        \
+            for (int c = 0; c < kc; c++) {                                                          \
+                __mmask16 mk = c == kc - 1 ? klast : (__mmask16) 0xFFFF;                            \
+                for (int h = 0; h < HT; h++) {                                                      \
+                    __m512 qv = _mm512_maskz_loadu_ps(mk, q[h] + 16 * c);                           \
+                    for (int u = 0; u < 4; u++)                                                     \
+                        acc[h][u] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, k[u] + koff[h] + 16 * c), acc[h][u]); \
+                }                                                                                   \
+            }                                                                                       \
+            for (int h = 0; h < HT; h++)                                                            \
+                for (int u = 0; u < 4; u++) sc[h * ld + p + u] = _mm512_reduce_add_ps(acc[h][u]) * scale; \
+        }                                                                                           \
+        for (; p <= pos; p++) {                                                                     \
+            const float *k = kv_slot(v, p);                                                         \
+            for (int h = 0; h < HT; h++) {                                                          \
+                __m512 acc = _mm512_setzero_ps();                                                   \
+                for (int c = 0; c < kc; c++) {                                                      \
+                    __mmask16 mk = c == kc - 1 ? klast : (__mmask16) 0xFFFF;                        \
+                    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q[h] + 16 * c),                 \
+                                          _mm512_maskz_loadu_ps(mk, k + koff[h] + 16 * c), acc);    \
+                }                                                                                   \
+                sc[h * ld + p] = _mm512_reduce_add_ps(acc) * scale;                                 \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+#define ATT_VALUES_MHA(HT)                                                                          \
+    A512_INLINE void att_values_mha##HT(float *const *o, const kv_view *v, const int *voff, int vdim, int lo, int pos, \
+                                        const float *sc, size_t ld, const float *inv) {             \
+        int span = voff[HT - 1] + vdim - voff[0];                                                   \
+        for (int d0 = 0; d0 < vdim; d0 += 64) {                                                     \
+            int nc = (vdim - d0 + 15) / 16;                                                         \
+            if (nc > 4) nc = 4;                                                                     \
+            __mmask16 mv[4];                                                                        \
+            __m512 acc[HT][4];                                                                      \
+            for (int c = 0; c < 4; c++) {                                                           \
+                mv[c] = lanes(vdim - d0 - 16 * c);                                                  \
+                for (int h = 0; h < HT; h++) acc[h][c] = _mm512_setzero_ps();                       \
+            }                                                                                       \
+            for (int p = lo; p <= pos; p++) {                                                       \
+                const float *vs = kv_slot(v, p);                                                    \
+                if (d0 == 0 && p + ATT_PF <= pos) att_prefetch(kv_slot(v, p + ATT_PF) + voff[0], span); \
+                for (int h = 0; h < HT; h++) {                                                      \
+                    __m512 w = _mm512_set1_ps(sc[h * ld + p]);                                      \
+                    for (int c = 0; c < 4; c++)                                                     \
+                        if (c < nc) acc[h][c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mv[c], vs + voff[h] + d0 + 16 * c), acc[h][c]); \
+                }                                                                                   \
+            }                                                                                       \
+            for (int h = 0; h < HT; h++)                                                            \
+                for (int c = 0; c < nc; c++)                                                        \
+                    _mm512_mask_storeu_ps(o[h] + d0 + 16 * c, mv[c], _mm512_mul_ps(acc[h][c], _mm512_set1_ps(inv[h]))); \
+        }                                                                                           \
+    }
+ATT_SCORES_MHA(4)
+ATT_SCORES_MHA(3)
+ATT_SCORES_MHA(2)
+ATT_SCORES_MHA(1)
+ATT_VALUES_MHA(4)
+ATT_VALUES_MHA(3)
+ATT_VALUES_MHA(2)
+ATT_VALUES_MHA(1)
+
 /* e^(s - max) in place over [lo, pos], clamped at -88 (exp512 then gives 0 or a subnormal); returns the sum */
 A512_INLINE float att_softmax_row(float *s, int lo, int pos) {
     __m512 vm = _mm512_set1_ps(-INFINITY);
@@ -1812,6 +1893,29 @@ static A512 void attend512_group(const float *const *q, float *const *o, int g, 
             case 3: att_values3(o + h, v, voff, vdim, lo, pos, s, ld, inv); break;
             case 2: att_values2(o + h, v, voff, vdim, lo, pos, s, ld, inv); break;
             default: att_values1(o + h, v, voff, vdim, lo, pos, s, ld, inv); break;
+        }
+    }
+}
+
+/* g query heads (q[i], o[i]) with a KV head each, K/V at koff[i]/voff[i] of the slot; sc: g rows of ld floats */
+static A512 void attend512_mha(const float *const *q, float *const *o, int g, const kv_view *v, const int *koff,
+                               const int *voff, int kdim, int vdim, int lo, int pos, float scale, float *sc, size_t ld) {
+    float inv[4];
+    for (int h = 0; h < g; h += 4) {
+        int ht = g - h < 4 ? g - h : 4;
+        float *s = sc + h * ld;
+        switch (ht) {
+            case 4: att_scores_mha4(q + h, v, koff + h, kdim, lo, pos, scale, s, ld); break;
+            case 3: att_scores_mha3(q + h, v, koff + h, kdim, lo, pos, scale, s, ld); break;
+            case 2: att_scores_mha2(q + h, v, koff + h, kdim, lo, pos, scale, s, ld); break;
+            default: att_scores_mha1(q + h, v, koff + h, kdim, lo, pos, scale, s, ld); break;
+        }
+        for (int i = 0; i < ht; i++) inv[i] = 1.f / att_softmax_row(s + i * ld, lo, pos);
+        switch (ht) {
+            case 4: att_values_mha4(o + h, v, voff + h, vdim, lo, pos, s, ld, inv); break;
+            case 3: att_values_mha3(o + h, v, voff + h, vdim, lo, pos, s, ld, inv); break;
+            case 2: att_values_mha2(o + h, v, voff + h, vdim, lo, pos, s, ld, inv); break;
+            default: att_values_mha1(o + h, v, voff + h, vdim, lo, pos, s, ld, inv); break;
         }
     }
 }
@@ -2070,8 +2174,9 @@ JNIEXPORT jint JNIFN(attention)(JNIEnv *env, jclass cls, jfloatArray qa, jint qO
             int t = task / numHeads, h = task % numHeads, kv = h / group;
             int pos = start + t;
             int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
-            /* the run of heads of this token over the same KV head, at most ATT_G */
-            int g = (kv + 1) * group - h;
+            /* the run of heads of this token over the same KV head (with one KV head per query
+               head: the run of heads of this token), at most ATT_G */
+            int g = group == 1 ? numHeads - h : (kv + 1) * group - h;
             if (g > task1 - task) g = task1 - task;
             if (g > ATT_G) g = ATT_G;
             const float *qr[ATT_G];
@@ -2080,11 +2185,19 @@ JNIEXPORT jint JNIFN(attention)(JNIEnv *env, jclass cls, jfloatArray qa, jint qO
                 qr[i] = q + qOff + (size_t) t * qts + (size_t) (h + i) * qhs;
                 orow[i] = o + outOff + (size_t) t * ots + (size_t) (h + i) * ohs;
             }
-            if (level >= LEVEL_AVX512) {
+            if (level >= LEVEL_AVX512 && group == 1) {
+                int ko[ATT_G], vo[ATT_G];
+                for (int i = 0; i < g; i++) {
+                    ko[i] = koff + (h + i) * khs;
+                    vo[i] = voff + (h + i) * vhs;
+                }
+                attend512_mha(qr, orow, g, &v, ko, vo, kDim, vDim, lo, pos, scale, sc, ld);
+            } else if (level >= LEVEL_AVX512) {
                 attend512_group(qr, orow, g, &v, koff + kv * khs, voff + kv * vhs, kDim, vDim, lo, pos, scale, sc, ld);
             } else {
                 for (int i = 0; i < g; i++)
-                    attend_base(qr[i], orow[i], &v, koff + kv * khs, voff + kv * vhs, kDim, vDim, lo, pos, scale, sc);
+                    attend_base(qr[i], orow[i], &v, koff + (h + i) / group * khs, voff + (h + i) / group * vhs, kDim, vDim,
+                                lo, pos, scale, sc);
             }
             task += g;
         }

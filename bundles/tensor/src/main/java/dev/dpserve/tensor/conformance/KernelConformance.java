@@ -365,6 +365,7 @@ public final class KernelConformance {
         List<Layout> layouts = List.of(
                 new Layout("GQA", 4, 2, 16, 16, false),
                 new Layout("MHA", 3, 3, 33, 33, false),
+                new Layout("MHA-6", 6, 6, 20, 20, false), // a tile of 4 heads and a tile of 2
                 new Layout("GQA-1kv", 5, 1, 7, 7, false),
                 new Layout("MLA", 4, 1, 20, 16, true),
                 new Layout("MLA-wide", 8, 1, 72, 64, true));
