@@ -1094,11 +1094,6 @@ I8_KERNEL_512(1)
 I8_KERNEL_512(3)
 
 /* decode-sized blocks (1 to 3 tokens): stream one weight row at a time, as the float path does */
-/* software prefetch distance in the weight rows of the 1-3 token int8 kernel, bytes (0: none); rows
-   are contiguous, so it runs on into the next row */
-#ifndef I8S_PF
-#define I8S_PF 0
-#endif
 static A512 void matmul_i8_avx512_small(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0,
                                         int i1, const float *rowScale, const int32_t *bias, const float *colScale,
                                         float *out) {
@@ -1114,10 +1109,6 @@ static A512 void matmul_i8_avx512_small(const int8_t *q, int k, const int8_t *w,
         __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
         int p = 0;
         for (; p + 128 <= kfull; p += 128) {
-            if (I8S_PF) {
-                _mm_prefetch((const char *) (wr + p) + I8S_PF, _MM_HINT_T0);
-                _mm_prefetch((const char *) (wr + p) + I8S_PF + 64, _MM_HINT_T0);
-            }
             __m512i w0 = _mm512_loadu_si512((const void *) (wr + p));
             __m512i w1 = _mm512_loadu_si512((const void *) (wr + p + 64));
             s0 = _mm512_dpbusd_epi32(s0, ones, w0);
