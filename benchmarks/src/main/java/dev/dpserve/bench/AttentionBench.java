@@ -3,7 +3,6 @@ package dev.dpserve.bench;
 
 import dev.dpserve.api.tensor.KernelBackend;
 import dev.dpserve.api.tensor.PagedAttention;
-import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -60,24 +59,24 @@ public class AttentionBench {
         SplittableRandom rnd = new SplittableRandom(1);
         // as in a decode step, where the other layers' caches and the weights pass through the
         // caches between two calls on one layer: distinct caches, cycled, far beyond the LLC
-        calls = new PagedAttention[1];
-        for (int c = 0; c < calls.length; c++) {
-            calls[c] = switch (shape) {
-                case "llamaDecode512" -> dense(rnd, 12, 64, 511, 1);
-                case "llamaDecode2048" -> dense(rnd, 12, 64, 2047, 1);
-                case "llamaPrefill512" -> dense(rnd, 12, 64, 0, 512);
-                case "mlaDecode64" -> mla(rnd, 16, 256, 32, 63);
-                case "mlaDecode1024" -> mla(rnd, 16, 256, 32, 1023);
-                case "dsv3Decode1024" -> mla(rnd, 128, 512, 64, 1023);
-                default -> throw new IllegalArgumentException("shape " + shape);
-            };
-            if (c == 0) {
-                long bytes = 0;
-                for (float[] b : calls[0].blocks()) bytes += 4L * b.length;
-                int copies = (int) Math.clamp((MIN_TOTAL_BYTES + bytes - 1) / bytes, 2, 4096);
-                calls = Arrays.copyOf(calls, copies);
-            }
-        }
+        PagedAttention first = call(rnd);
+        long bytes = 0;
+        for (float[] b : first.blocks()) bytes += 4L * b.length;
+        calls = new PagedAttention[(int) Math.clamp((MIN_TOTAL_BYTES + bytes - 1) / bytes, 2, 4096)];
+        calls[0] = first;
+        for (int c = 1; c < calls.length; c++) calls[c] = call(rnd);
+    }
+
+    private PagedAttention call(SplittableRandom rnd) {
+        return switch (shape) {
+            case "llamaDecode512" -> dense(rnd, 12, 64, 511, 1);
+            case "llamaDecode2048" -> dense(rnd, 12, 64, 2047, 1);
+            case "llamaPrefill512" -> dense(rnd, 12, 64, 0, 512);
+            case "mlaDecode64" -> mla(rnd, 16, 256, 32, 63);
+            case "mlaDecode1024" -> mla(rnd, 16, 256, 32, 1023);
+            case "dsv3Decode1024" -> mla(rnd, 128, 512, 64, 1023);
+            default -> throw new IllegalArgumentException("shape " + shape);
+        };
     }
 
     @TearDown(Level.Trial)
