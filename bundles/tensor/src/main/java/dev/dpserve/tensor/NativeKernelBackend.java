@@ -121,16 +121,6 @@ public final class NativeKernelBackend implements KernelBackend, AutoCloseable {
         this.pool = n == 1 ? null : Tasks.pool("dpserve-native", n - 1);
     }
 
-    /** The threads a kernel call uses (the caller and its pool's workers); 1 once closed. */
-    int threads() {
-        return threads;
-    }
-
-    /** The pool of helper workers (threads - 1 of them), or null when one thread does the work. */
-    ExecutorService pool() {
-        return pool;
-    }
-
     /** Shuts the pool down; later calls run on the calling thread. Idempotent. */
     @Override
     public void close() {
