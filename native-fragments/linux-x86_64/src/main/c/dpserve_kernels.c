@@ -1093,43 +1093,64 @@ static A512 void matmul_avx512_rows(int dtype, const float *x, int k, const void
 I8_KERNEL_512(1)
 I8_KERNEL_512(3)
 
-/* decode-sized blocks (1 to 3 tokens): stream one weight row at a time, as the float path does */
+/*
+ * Decode-sized blocks (1 to 3 tokens): stream one weight row at a time, as the float path does.
+ * The weights are made unsigned in register (w ^ 0x80 = w + 128) and meet the signed activations
+ * in vpdpbusd, so the 128·Σx correction is per token and computed once per call. One kernel per
+ * token count keeps the accumulators in registers (a runtime count sends them to the stack).
+ */
+#ifndef I8S_U
+#define I8S_U 4
+#endif
+#define I8S_KERNEL(T)                                                                              \
+    A512_INLINE void i8row##T(const int8_t *wr, const int8_t *x, size_t k, int kfull, int32_t *res) { \
+        const __m512i flip = _mm512_set1_epi8((char) 0x80);                                        \
+        __m512i a[T][I8S_U];                                                                       \
+        for (int t = 0; t < T; t++)                                                                \
+            for (int u = 0; u < I8S_U; u++) a[t][u] = _mm512_setzero_si512();                      \
+        int p = 0;                                                                                 \
+        for (; p + 64 * I8S_U <= kfull; p += 64 * I8S_U)                                           \
+            for (int u = 0; u < I8S_U; u++) {                                                      \
+                __m512i wv = _mm512_xor_si512(_mm512_loadu_si512((const void *) (wr + p + 64 * u)), flip); \
+                for (int t = 0; t < T; t++)                                                        \
+                    a[t][u] = _mm512_dpbusd_epi32(a[t][u], wv,                                     \
+                            _mm512_loadu_si512((const void *) (x + t * k + p + 64 * u)));          \
+            }                                                                                      \
+        for (; p < kfull; p += 64) {                                                               \
+            __m512i wv = _mm512_xor_si512(_mm512_loadu_si512((const void *) (wr + p)), flip);      \
+            for (int t = 0; t < T; t++)                                                            \
+                a[t][0] = _mm512_dpbusd_epi32(a[t][0], wv, _mm512_loadu_si512((const void *) (x + t * k + p))); \
+        }                                                                                          \
+        for (int t = 0; t < T; t++) {                                                              \
+            __m512i s = a[t][0];                                                                   \
+            for (int u = 1; u < I8S_U; u++) s = _mm512_add_epi32(s, a[t][u]);                      \
+            res[t] = _mm512_reduce_add_epi32(s);                                                   \
+        }                                                                                          \
+    }
+I8S_KERNEL(1)
+I8S_KERNEL(2)
+I8S_KERNEL(3)
+
 static A512 void matmul_i8_avx512_small(const int8_t *q, int k, const int8_t *w, int m, int j0, int j1, int i0,
                                         int i1, const float *rowScale, const int32_t *bias, const float *colScale,
                                         float *out) {
-    const __m512i flip = _mm512_set1_epi8((char) 0x80);
-    const __m512i ones = _mm512_set1_epi8(1);
     int kfull = k & ~63;
     int nt = i1 - i0;
     const int8_t *x = q + (size_t) i0 * k;
+    int32_t corr[3];
+    for (int t = 0; t < nt; t++) {
+        int32_t s = 0;
+        for (int p = 0; p < kfull; p++) s += x[(size_t) t * k + p];
+        corr[t] = s * 128;
+    }
     for (int j = j0; j < j1; j++) {
         const int8_t *wr = w + (size_t) j * k;
-        __m512i a[3][2];
-        for (int t = 0; t < 3; t++) a[t][0] = a[t][1] = _mm512_setzero_si512();
-        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-        int p = 0;
-        for (; p + 128 <= kfull; p += 128) {
-            __m512i w0 = _mm512_loadu_si512((const void *) (wr + p));
-            __m512i w1 = _mm512_loadu_si512((const void *) (wr + p + 64));
-            s0 = _mm512_dpbusd_epi32(s0, ones, w0);
-            s1 = _mm512_dpbusd_epi32(s1, ones, w1);
-            for (int t = 0; t < nt; t++) {
-                const int8_t *xt = x + (size_t) t * k + p;
-                a[t][0] = _mm512_dpbusd_epi32(a[t][0], _mm512_xor_si512(_mm512_loadu_si512((const void *) xt), flip), w0);
-                a[t][1] = _mm512_dpbusd_epi32(a[t][1], _mm512_xor_si512(_mm512_loadu_si512((const void *) (xt + 64)), flip), w1);
-            }
-        }
-        for (; p < kfull; p += 64) {
-            __m512i w0 = _mm512_loadu_si512((const void *) (wr + p));
-            s0 = _mm512_dpbusd_epi32(s0, ones, w0);
-            for (int t = 0; t < nt; t++)
-                a[t][0] = _mm512_dpbusd_epi32(a[t][0],
-                        _mm512_xor_si512(_mm512_loadu_si512((const void *) (x + (size_t) t * k + p)), flip), w0);
-        }
-        int32_t corr = _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1)) * 128;
+        int32_t res[3];
+        if (nt == 1) i8row1(wr, x, (size_t) k, kfull, res);
+        else if (nt == 2) i8row2(wr, x, (size_t) k, kfull, res);
+        else i8row3(wr, x, (size_t) k, kfull, res);
         for (int t = 0; t < nt; t++) {
-            int32_t acc = _mm512_reduce_add_epi32(_mm512_add_epi32(a[t][0], a[t][1])) - corr
-                    + dot_i8_tail(x + (size_t) t * k, wr, kfull, k);
+            int32_t acc = res[t] - corr[t] + dot_i8_tail(x + (size_t) t * k, wr, kfull, k);
             if (bias) acc += bias[j];
             float f = (float) acc;
             if (rowScale) f *= rowScale[i0 + t];
