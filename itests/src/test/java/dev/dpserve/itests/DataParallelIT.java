@@ -55,6 +55,12 @@ public class DataParallelIT {
         List<ProcessHandle> children;
         try {
             children = engines(server);
+            // each engine JVM sees its share of the cores, so that two kernel pools do not oversubscribe them
+            String share = "-XX:ActiveProcessorCount=" + Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
+            for (ProcessHandle e : DpChecks.engineProcesses(server)) {
+                List<String> args = List.of(e.info().arguments().orElse(new String[0]));
+                assertTrue("engine " + e.pid() + " runs with " + share + ": " + args, args.contains(share));
+            }
             DpChecks.greedyRequestsMatchGolden(server, REQUESTS);
             Map<String, Double> perRank = DpChecks.generationTokensPerRank(server, REQUESTS * MAX_TOKENS);
             assertEquals("engine labels " + perRank, List.of("0", "1"), List.copyOf(perRank.keySet()));

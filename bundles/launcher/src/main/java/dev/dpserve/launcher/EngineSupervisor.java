@@ -8,6 +8,7 @@ import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
@@ -40,9 +41,15 @@ final class EngineSupervisor {
 
     /** Starts the engine process of {@code rank}. */
     Child start(int rank, List<String> command) throws IOException {
+        return start(rank, command, Map.of());
+    }
+
+    /** Starts the engine process of {@code rank} with {@code env} added to this process's environment. */
+    Child start(int rank, List<String> command, Map<String, String> env) throws IOException {
         if (stopping) throw new IllegalStateException("the launcher is stopping");
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().putAll(env);
         Process p = pb.start();
         Child child = new Child(rank, p);
         children.add(child);

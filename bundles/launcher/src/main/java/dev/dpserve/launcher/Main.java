@@ -11,8 +11,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Set;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
@@ -293,6 +293,19 @@ public final class Main {
         return 0;
     }
 
+    /**
+     * The JVM options of one of {@code localEngines} engine processes on a node of {@code cores}
+     * processors: each gets its share of the cores ({@code -XX:ActiveProcessorCount}, at least 1), so
+     * that its kernel pool (sized to the processors it sees) does not oversubscribe the node, as
+     * vLLM's CPU backend gives each DP rank its own cores. Options already set by the user come after
+     * and so win, an ActiveProcessorCount included.
+     */
+    static String engineJavaOpts(int cores, int localEngines, String userOpts) {
+        int share = Math.max(1, cores / Math.max(1, localEngines));
+        String own = "-XX:ActiveProcessorCount=" + share;
+        return userOpts == null || userOpts.isBlank() ? own : own + " " + userOpts.strip();
+    }
+
     /** Starts this node's engine processes, ranks S..S+L-1: the same command line plus the hidden engine flags. */
     private static void startEngines(EngineSupervisor engines, List<String> args, ServeOptions o, Path modelDir, Path home,
                                      String nodeAddress, RunDir run, PrintStream err) throws IOException {
@@ -304,10 +317,12 @@ public final class Main {
         // Resolved once here, so every child agrees; the last occurrence of a flag wins.
         base.addAll(List.of("--data-parallel-node-address", nodeAddress, "--run-dir", run.path().toString()));
         long self = ProcessHandle.current().pid();
+        Map<String, String> env = Map.of("DPSERVE_JAVA_OPTS", engineJavaOpts(Runtime.getRuntime().availableProcessors(),
+                o.dataParallelSizeLocal, System.getenv("DPSERVE_JAVA_OPTS")));
         for (int rank = o.dataParallelStartRank; rank < o.dataParallelStartRank + o.dataParallelSizeLocal; rank++) {
             List<String> cmd = new ArrayList<>(base);
             cmd.addAll(List.of("--role", "engine", "--engine-rank", Integer.toString(rank), "--parent-pid", Long.toString(self)));
-            EngineSupervisor.Child c = engines.start(rank, cmd);
+            EngineSupervisor.Child c = engines.start(rank, cmd, env);
             err.println("dpserve: started engine dp" + rank + " (pid " + c.pid() + ")");
         }
     }
