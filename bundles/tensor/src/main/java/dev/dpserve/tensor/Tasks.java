@@ -12,6 +12,14 @@ import java.util.function.IntConsumer;
 /** The backends' fork-join over a fixed pool: the caller works too, pool threads help. */
 final class Tasks {
 
+    /**
+     * How long the caller, done with its own tasks, spins before it parks to wait for the helpers
+     * (system property {@code dpserve.tasks.spinNanos}, 0 = park at once). Waking a parked thread
+     * costs tens of microseconds on a virtual machine, a good part of a batch-1 int8 GEMM (about
+     * 250 µs for 4096×4096 here); see docs/BENCHMARKS.md, "Batch 1 against the stream, same round".
+     */
+    static final long SPIN_NANOS = Long.getLong("dpserve.tasks.spinNanos", 200_000);
+
     private Tasks() {
     }
 
@@ -53,6 +61,9 @@ final class Tasks {
             // the caller does the remaining tasks itself
         }
         worker.run();
+        // the helpers are about one task behind at most: spin briefly rather than park
+        long spinUntil = System.nanoTime() + SPIN_NANOS;
+        while (done.getCount() > 0 && System.nanoTime() < spinUntil) Thread.onSpinWait();
         try {
             done.await();
         } catch (InterruptedException e) {
