@@ -381,6 +381,11 @@ public final class KernelConformance {
             attentionCase(rnd, l, 16, 0, 40, 0);   // a prefill large enough to go parallel
             attentionCase(rnd, l, 16, 60, 1, 0);   // a long-context decode step
             attentionCase(rnd, l, 1, 2, 3, 2);     // block size 1
+            // decode over long contexts (thousands of positions, many blocks): one token; 5 tokens;
+            // 3 tokens whose window starts far inside the context
+            attentionCase(rnd, l, 16, 3999, 1, 0);
+            attentionCase(rnd, l, 16, 2500, 5, 0);
+            attentionCase(rnd, l, 16, 3000, 3, 1700);
         }
         // many heads over a long context: the vector backends' parallel path
         attentionCase(rnd, new Layout("GQA-many", 16, 4, 64, 64, false), 16, 30, 24, 0);
