@@ -12,14 +12,16 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Batch-1 GEMM (decode) against the streaming bandwidth measured in the same round, with 2 threads.
  * The machine this project runs on switches between phases (its two vCPUs act as one core or as
  * two, and the stream then differs by 1.5–2×) within minutes, so a ratio of two separate JMH runs
  * can compare different phases. Here each round streams 2 × {@value #STREAM_BYTES_PER_THREAD}
- * bytes on two threads (chunks claimed from a counter, as the GEMM's tasks are), then runs {@link #OPS} GEMMs per dtype over distinct 4096×4096 weights
- * (more than the last-level cache), and the ratio is taken within the round. Rounds are grouped by
+ * bytes on two threads (chunks claimed from a counter, as the GEMM's tasks are), then runs
+ * {@value #OPS} GEMMs per dtype over distinct 4096×4096 weights (more than the last-level cache),
+ * and the ratio is taken within the round. Rounds are grouped by
  * their stream (below or above {@code split} GB/s); the table gives each group's median ratio.
  * Not JMH: a complement to {@link GemmBench} and {@link MachineLimitsBench}.
  * Usage: {@code java --add-modules jdk.incubator.vector -Djava.library.path=... -cp benchmarks.jar
@@ -41,8 +43,7 @@ public final class DecodeBandwidth {
         double split = args.length > 3 ? Double.parseDouble(args[3]) : 48;
         MachineProbe.requireNative();
         KernelBackend b = GemmBench.backend(backendName, 2);
-        try (Arena arena = Arena.ofShared()) {
-            Stream stream = new Stream(arena);
+        try (Arena arena = Arena.ofShared(); Stream stream = new Stream(arena)) {
             Tensor[][] weights = new Tensor[types.size()][];
             for (int t = 0; t < types.size(); t++) weights[t] = GemmBench.weights(arena, types.get(t));
             float[] x = new float[GemmBench.K];
@@ -69,7 +70,6 @@ public final class DecodeBandwidth {
                 }
                 if (r > 0) rows.add(row); // the first round warms up
             }
-            stream.close();
             System.out.println("batch-1 GEMM, 4096×4096 weights, " + backendName + " backend, 2 threads, "
                     + MachineProbe.nativeLevel() + "; ratios to the same round's 2-thread stream (medians)");
             System.out.println();
@@ -97,7 +97,7 @@ public final class DecodeBandwidth {
         }
     }
 
-    private static double median(List<double[]> rows, java.util.function.ToDoubleFunction<double[]> f) {
+    private static double median(List<double[]> rows, ToDoubleFunction<double[]> f) {
         double[] v = rows.stream().mapToDouble(f).sorted().toArray();
         int n = v.length;
         return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
