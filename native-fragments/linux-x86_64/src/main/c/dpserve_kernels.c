@@ -1712,14 +1712,14 @@ A512_INLINE void att_prefetch(const float *a, int n) {
 
 #define ATT_SCORES(HT)                                                                              \
     A512_INLINE void att_scores##HT(const float *const *q, const kv_view *v, int koff, int kdim, int lo, int pos, \
-                                    float scale, float *sc, size_t ld) {                            \
+                                    int pfend, float scale, float *sc, size_t ld) {                 \
         int kc = (kdim + 15) / 16;                                                                  \
         __mmask16 klast = lanes(kdim - 16 * (kc - 1));                                              \
         int p = lo;                                                                                 \
         for (; p + 3 <= pos; p += 4) {                                                              \
             const float *k[4];                                                                      \
             for (int u = 0; u < 4; u++) k[u] = kv_slot(v, p + u) + koff;                            \
-            for (int u = 0; u < 4 && p + u + ATT_PF <= pos; u++)                                    \
+            for (int u = 0; u < 4 && p + u + ATT_PF <= pfend; u++)                                  \
                 att_prefetch(kv_slot(v, p + u + ATT_PF) + koff, kdim);                              \
             __m512 acc[HT][4];                                                                      \
             for (int h = 0; h < HT; h++)                                                            \
@@ -1883,16 +1883,30 @@ A512_INLINE float att_softmax_row(float *s, int lo, int pos) {
 }
 
 /* g query heads (q[i], o[i]) over the same KV head; sc: g rows of ld floats */
+/*
+ * Positions per block of the scores when a group has more than one head tile: every tile passes
+ * over a block while its K rows are in L2, so a row comes from memory once per group, not once per
+ * tile (MLA with many heads: 32 tiles per call for 128 heads).
+ */
+#ifndef ATT_PB
+#define ATT_PB 64
+#endif
+
 static A512 void attend512_group(const float *const *q, float *const *o, int g, const kv_view *v, int koff, int voff,
                                  int kdim, int vdim, int lo, int pos, float scale, float *sc, size_t ld) {
-    for (int h = 0; h < g; h += 4) {
-        int ht = g - h < 4 ? g - h : 4;
-        float *s = sc + h * ld;
-        switch (ht) {
-            case 4: att_scores4(q + h, v, koff, kdim, lo, pos, scale, s, ld); break;
-            case 3: att_scores3(q + h, v, koff, kdim, lo, pos, scale, s, ld); break;
-            case 2: att_scores2(q + h, v, koff, kdim, lo, pos, scale, s, ld); break;
-            default: att_scores1(q + h, v, koff, kdim, lo, pos, scale, s, ld); break;
+    int pb = g > 4 ? ATT_PB : pos - lo + 1;
+    for (int p0 = lo; p0 <= pos; p0 += pb) {
+        int p1 = pos - p0 < pb ? pos : p0 + pb - 1;
+        for (int h = 0; h < g; h += 4) {
+            int ht = g - h < 4 ? g - h : 4;
+            float *s = sc + h * ld;
+            int pfend = h == 0 ? pos : -1; /* the first tile prefetches, into the next block too */
+            switch (ht) {
+                case 4: att_scores4(q + h, v, koff, kdim, p0, p1, pfend, scale, s, ld); break;
+                case 3: att_scores3(q + h, v, koff, kdim, p0, p1, pfend, scale, s, ld); break;
+                case 2: att_scores2(q + h, v, koff, kdim, p0, p1, pfend, scale, s, ld); break;
+                default: att_scores1(q + h, v, koff, kdim, p0, p1, pfend, scale, s, ld); break;
+            }
         }
     }
     float inv[4];
