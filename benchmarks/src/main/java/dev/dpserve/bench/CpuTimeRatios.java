@@ -92,14 +92,7 @@ public final class CpuTimeRatios {
             r2.add(g / peak2);
             r512.add(g / peak512);
         }
-        System.out.printf("| %s | %s | %d | %.1f | %.0f%% | %.0f%% |%n", b.name(), type, batch, median(gemm),
-                100 * median(r2), 100 * median(r512));
-    }
-
-    private static double median(List<Double> v) {
-        List<Double> s = new ArrayList<>(v);
-        s.sort(Double::compare);
-        int n = s.size();
-        return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
+        System.out.printf("| %s | %s | %d | %.1f | %.0f%% | %.0f%% |%n", b.name(), type, batch, Report.median(gemm),
+                100 * Report.median(r2), 100 * Report.median(r512));
     }
 }

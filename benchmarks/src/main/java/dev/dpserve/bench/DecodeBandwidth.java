@@ -98,9 +98,7 @@ public final class DecodeBandwidth {
     }
 
     private static double median(List<double[]> rows, ToDoubleFunction<double[]> f) {
-        double[] v = rows.stream().mapToDouble(f).sorted().toArray();
-        int n = v.length;
-        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+        return Report.median(rows.stream().map(f::applyAsDouble).toList());
     }
 
     /**

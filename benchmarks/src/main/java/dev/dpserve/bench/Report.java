@@ -43,9 +43,7 @@ public final class Report {
             for (JsonNode fork : r.path("primaryMetric").path("rawData")) for (JsonNode v : fork) raw.add(v.asDouble());
             raw.sort(Double::compare);
             if (raw.isEmpty()) continue;
-            double median = raw.size() % 2 == 1 ? raw.get(raw.size() / 2)
-                    : (raw.get(raw.size() / 2 - 1) + raw.get(raw.size() / 2)) / 2;
-            rows.add(new Row(name, params, median, raw.getFirst(), raw.getLast(),
+            rows.add(new Row(name, params, median(raw), raw.getFirst(), raw.getLast(),
                     r.path("primaryMetric").path("scoreUnit").asText()));
         }
 
@@ -119,5 +117,13 @@ public final class Report {
             case "ns/op" -> v / 1e6;
             default -> throw new IllegalArgumentException("unit " + unit);
         };
+    }
+
+    /** The median of {@code values} (the middle one, or the mean of the middle two); the list is not changed. */
+    static double median(List<Double> values) {
+        List<Double> s = new ArrayList<>(values);
+        s.sort(Double::compare);
+        int n = s.size();
+        return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
     }
 }
